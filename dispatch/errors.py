@@ -1,0 +1,114 @@
+"""The one exception tree of dicom-dispatch.
+
+Callers decide by class what to do next: a :class:`TransientError` may succeed when
+retried later, a :class:`PermanentError` will not.
+
+    DispatchError
+    ├── UsageError                    bad command line or settings (exit 1)
+    ├── TransientError                retry later
+    │   ├── ConnectFailed             connection refused, unreachable, reset on connect
+    │   ├── NetworkTimeout            connect / socket / ACSE / DIMSE timeout
+    │   ├── ConnectionLost            reset or closed in the middle of an exchange
+    │   ├── PeerAborted               the peer sent A-ABORT
+    │   ├── AssociationRejectedTransient
+    │   └── TransientStatus           C-STORE status 0xA7xx (out of resources)
+    └── PermanentError                retrying will not help
+        ├── AssociationRejectedPermanent
+        ├── ProtocolError             the peer broke the protocol (bad PDU, too large PDU ...)
+        ├── NoPresentationContext     no accepted context can carry the file
+        ├── BadFile                   the file cannot be read or is not DICOM
+        └── FailureStatus             any other non-success C-STORE status
+
+pynetdicom, pydicom and socket errors are translated into this tree at the boundary of
+:mod:`dispatch.net` and :mod:`dispatch.dicomfile`; nothing else leaks out.
+"""
+
+from __future__ import annotations
+
+
+class DispatchError(Exception):
+    """Base of every error raised on purpose by dicom-dispatch."""
+
+
+class UsageError(DispatchError):
+    """The command line or the settings are wrong; nothing was sent."""
+
+
+class TransientError(DispatchError):
+    """A failure that may go away if the same work is tried again later."""
+
+
+class PermanentError(DispatchError):
+    """A failure that trying again will not change."""
+
+
+class ConnectFailed(TransientError):
+    """The TCP connection to the peer could not be made."""
+
+
+class NetworkTimeout(TransientError):
+    """A connect, socket, ACSE or DIMSE timeout expired."""
+
+
+class ConnectionLost(TransientError):
+    """The connection was reset or closed while an exchange was in progress."""
+
+
+class PeerAborted(TransientError):
+    """The peer ended the association with A-ABORT."""
+
+    def __init__(self, message: str, source: int = 0, reason: int = 0) -> None:
+        super().__init__(message)
+        self.source = source
+        self.reason = reason
+
+
+class AssociationRejected(DispatchError):
+    """Mixin data for both kinds of A-ASSOCIATE-RJ."""
+
+    def __init__(self, message: str, result: int, source: int, reason: int) -> None:
+        super().__init__(message)
+        self.result = result
+        self.source = source
+        self.reason = reason
+
+
+class AssociationRejectedTransient(AssociationRejected, TransientError):
+    """A-ASSOCIATE-RJ with result 'rejected-transient'."""
+
+
+class AssociationRejectedPermanent(AssociationRejected, PermanentError):
+    """A-ASSOCIATE-RJ with result 'rejected-permanent'."""
+
+
+class ProtocolError(PermanentError):
+    """The peer sent something the upper layer protocol does not allow."""
+
+
+class NoPresentationContext(PermanentError):
+    """No accepted presentation context can carry the file (and it cannot be converted)."""
+
+
+class BadFile(PermanentError):
+    """The input file cannot be read, is not DICOM, or lacks what a C-STORE needs."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreStatusError(DispatchError):
+    """Mixin data for a C-STORE that ended with a non-success status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientStatus(StoreStatusError, TransientError):
+    """C-STORE status 0xA7xx: the peer is out of resources; try again later."""
+
+
+class FailureStatus(StoreStatusError, PermanentError):
+    """Any other failure status of a C-STORE."""

@@ -1,0 +1,103 @@
+"""Per-file outcomes and the summary of a run.
+
+Every file given to a sender ends in exactly one :class:`FileOutcome`: stored (the peer
+confirmed it, possibly with a warning), failed (the peer answered with a failure
+status, or the exchange broke while the file was in flight), or not sent (the reason).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dispatch.status import describe
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file (one repetition of it with --repeat)."""
+
+    path: str
+    outcome: Outcome
+    status: int | None = None
+    """The C-STORE response status, when the peer answered."""
+    reason: str = ""
+    """Why the file failed or was not sent, or the warning's meaning."""
+    bytes: int = 0
+    """Data set bytes sent for a stored file."""
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    transfer_syntax: str = ""
+    """The transfer syntax the data set was sent in."""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; the status as ``0xNNNN`` text."""
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        data["status"] = None if self.status is None else f"0x{self.status:04X}"
+        return data
+
+
+@dataclass
+class RunSummary:
+    """Counts that close a run: files, bytes, elapsed, rates, failures by status."""
+
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    stored: int = 0
+    failed: int = 0
+    not_sent: int = 0
+    warnings: int = 0
+    bytes: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def add(self, item: FileOutcome) -> None:
+        if item.outcome is Outcome.STORED:
+            self.stored += 1
+            self.bytes += item.bytes
+            if item.status:
+                self.warnings += 1
+        elif item.outcome is Outcome.FAILED:
+            self.failed += 1
+            key = describe(item.status) if item.status is not None else item.reason
+            self.failures[key] += 1
+        else:
+            self.not_sent += 1
+            self.failures[f"not sent: {item.reason}"] += 1
+
+    def finish(self) -> None:
+        self.finished = time.monotonic()
+
+    @property
+    def files(self) -> int:
+        return self.stored + self.failed + self.not_sent
+
+    @property
+    def elapsed_s(self) -> float:
+        end = self.finished if self.finished is not None else time.monotonic()
+        return max(end - self.started, 1e-9)
+
+    def lines(self) -> list[str]:
+        """The summary as printed at the end of a run."""
+        secs = self.elapsed_s
+        mb = self.bytes / 1e6
+        out = [
+            f"files: {self.files} (stored {self.stored}"
+            + (f", {self.warnings} with warnings" if self.warnings else "")
+            + f", failed {self.failed}, not sent {self.not_sent})",
+            f"bytes: {self.bytes} ({mb:.1f} MB) in {secs:.2f} s:"
+            f" {self.stored / secs:.1f} files/s, {mb / secs:.1f} MB/s",
+        ]
+        for key, count in sorted(self.failures.items(), key=lambda kv: -kv[1]):
+            out.append(f"  {count} × {key}")
+        return out
