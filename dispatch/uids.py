@@ -21,7 +21,7 @@ UNCOMPRESSED: frozenset[str] = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE}
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 # A UUID-derived UID (PS3.5 B.2): needs no registered root.
 IMPLEMENTATION_CLASS_UID = "2.25.193742878379622994890617669185498966366"
-IMPLEMENTATION_VERSION_NAME = "DICOM_DISPATCH_01"
+IMPLEMENTATION_VERSION_NAME = "DISPATCH_0_1"  # at most 16 characters
 
 #: The storage SOP classes DCMTK 3.6.7's storescu proposes by default, in its order on
 #: the wire (two presentation contexts each: 128, the most an association can carry).

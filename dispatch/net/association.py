@@ -1,0 +1,349 @@
+"""One association with a Storage SCP, driven synchronously from the caller's thread.
+
+Usage::
+
+    assoc = Association.open(settings)          # raises on reject / network errors
+    try:
+        response = assoc.store(context, sop_class, sop_instance, DataSource.file_range(...))
+    finally:
+        assoc.release()                          # or assoc.abort()
+
+Contract: after any exception from :meth:`Association.store` the association has
+already been aborted and closed; it is never reused in an unknown state. Failure
+statuses are not exceptions here: the caller gets the :class:`StoreResponse` and
+decides (see :mod:`dispatch.sender`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from dispatch.errors import (
+    AssociationRejectedPermanent,
+    AssociationRejectedTransient,
+    BadFile,
+    ConnectionLost,
+    DispatchError,
+    NetworkTimeout,
+    PeerAborted,
+    ProtocolError,
+)
+from dispatch.net import pdu as P
+from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
+from dispatch.net.wire import Wire
+from dispatch.settings import AssociationSettings
+
+_UNLIMITED_SEND_PDU = 131072
+"""What we send at most when neither the peer nor the user sets a limit."""
+
+_INLINE_LIMIT = 65536
+"""Data sets up to this size are read and sent in one write with their command: for
+small files one syscall beats sendfile's header-then-body pair."""
+
+
+@dataclass(frozen=True)
+class AcceptedContext:
+    """A presentation context the peer accepted."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntax: str
+
+
+@dataclass(frozen=True)
+class StoreResponse:
+    """The peer's C-STORE-RSP: its status and optional error comment."""
+
+    status: int
+    error_comment: str = ""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a data set's bytes come from.
+
+    Either a byte range of an open file (``chunks`` is None), sent zero-copy on plain
+    TCP, or an iterable of byte chunks (a converted data set).
+    """
+
+    path: str
+    fileobj: BinaryIO | None = None
+    offset: int = 0
+    length: int = 0
+    chunks: Iterable[bytes] | None = None
+
+    @classmethod
+    def file_range(cls, path: str, fileobj: BinaryIO, offset: int, length: int) -> DataSource:
+        return cls(path, fileobj, offset, length)
+
+    @classmethod
+    def stream(cls, path: str, chunks: Iterable[bytes]) -> DataSource:
+        return cls(path, chunks=chunks)
+
+
+class Association:
+    """An established association. Build one with :meth:`open`."""
+
+    def __init__(
+        self,
+        wire: Wire,
+        settings: AssociationSettings,
+        negotiated: P.Negotiated,
+        accepted: tuple[AcceptedContext, ...],
+    ) -> None:
+        self._wire = wire
+        self.settings = settings
+        self.accepted = accepted
+        self.peer_max_pdu = negotiated.max_pdu
+        self.peer_implementation_class_uid = negotiated.implementation_class_uid
+        self.peer_implementation_version_name = negotiated.implementation_version_name
+        self.rejected_results = {
+            cid: result for cid, (result, _ts) in negotiated.results.items() if result != 0
+        }
+        caps = [n for n in (negotiated.max_pdu, settings.max_send_pdu) if n]
+        self.max_send_pdu = min(caps) if caps else _UNLIMITED_SEND_PDU
+        self._fragment = self.max_send_pdu - P.PDV_OVERHEAD
+        self._message_id = 0
+        self._open = True
+        self.setup_s = 0.0
+        """Seconds from connect to A-ASSOCIATE-AC."""
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: AssociationSettings) -> Association:
+        """Connect and negotiate. Raises :class:`ConnectFailed`, :class:`NetworkTimeout`,
+        :class:`AssociationRejectedTransient` / :class:`AssociationRejectedPermanent`,
+        :class:`PeerAborted` or :class:`ProtocolError`.
+        """
+        started = time.monotonic()
+        timeouts = settings.timeouts
+        wire = Wire.connect(settings.host, settings.port, timeouts.connect_s, timeouts.socket_s)
+        try:
+            wire.send(P.encode_associate_rq(settings), "sending A-ASSOCIATE-RQ")
+            wire.wait_readable(timeouts.acse_s, "waiting for A-ASSOCIATE-AC")
+            pdu_type, pdu = wire.read_pdu(settings.max_pdu, "waiting for A-ASSOCIATE-AC")
+            if pdu_type == P.ASSOCIATE_RJ:
+                result, source, reason = P.decode_associate_rj(pdu)
+                text = P.describe_reject(result, source, reason)
+                kind = (
+                    AssociationRejectedTransient if result == 2 else AssociationRejectedPermanent
+                )
+                raise kind(text, result, source, reason)
+            if pdu_type == P.ABORT:
+                raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
+            if pdu_type != P.ASSOCIATE_AC:
+                raise ProtocolError(
+                    f"unexpected PDU type 0x{pdu_type:02X} instead of A-ASSOCIATE-AC"
+                )
+            negotiated = P.decode_associate_ac(pdu)
+        except DispatchError as exc:
+            _abort_quietly(wire, exc)
+            raise
+        proposed = {c.context_id: c.abstract_syntax for c in settings.contexts}
+        accepted = tuple(
+            AcceptedContext(cid, proposed[cid], ts)
+            for cid, (result, ts) in sorted(negotiated.results.items())
+            if result == 0 and cid in proposed and ts
+        )
+        assoc = cls(wire, settings, negotiated, accepted)
+        assoc.setup_s = time.monotonic() - started
+        return assoc
+
+    # -- storing -----------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def store(
+        self,
+        context: AcceptedContext,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        data: DataSource,
+    ) -> StoreResponse:
+        """Send one C-STORE-RQ with its data set and wait for the response.
+
+        Raises a :class:`~dispatch.errors.DispatchError` when the exchange breaks
+        (timeout, reset, peer abort, protocol error, file that ends early); the
+        association is aborted first.
+        """
+        if not self._open:
+            raise ConnectionLost("association is no longer open")
+        self._message_id = (self._message_id % 0xFFFF) + 1
+        message_id = self._message_id
+        what = f"sending {data.path}"
+        try:
+            command = encode_c_store_rq(message_id, sop_class_uid, sop_instance_uid)
+            head = P.pdata_header(len(command), context.context_id, 0x03) + command
+            self._send_dataset(head, context.context_id, data, what)
+            return self._receive_response(message_id, what)
+        except DispatchError as exc:
+            self._abort_after(exc)
+            raise
+
+    def _send_dataset(self, head: bytes, context_id: int, data: DataSource, what: str) -> None:
+        wire, fragment = self._wire, self._fragment
+        if data.chunks is None:
+            assert data.fileobj is not None
+            fd = data.fileobj.fileno()
+            if data.length <= _INLINE_LIMIT:
+                body = os.pread(fd, data.length, data.offset)
+                if len(body) != data.length:
+                    raise BadFile(data.path, "file ended early (changed since it was read?)")
+                wire.send(head + self._fragments(context_id, body, last=True), what)
+                return
+            wire.send(head, what, more=True)
+            offset, remaining = data.offset, data.length
+            while remaining:
+                size = min(fragment, remaining)
+                remaining -= size
+                control = 0x00 if remaining else 0x02
+                wire.send(P.pdata_header(size, context_id, control), what, more=True)
+                wire.sendfile(fd, offset, size, data.path)
+                offset += size
+            return
+        wire.send(head, what, more=True)
+        pending = bytearray()
+        for chunk in data.chunks:
+            pending += chunk
+            if len(pending) > fragment:
+                whole = len(pending) - len(pending) % fragment
+                if whole == len(pending):
+                    whole -= fragment  # keep the last fragment back: it must be marked last
+                wire.send(self._fragments(context_id, pending[:whole], last=False), what, True)
+                del pending[:whole]
+        wire.send(self._fragments(context_id, bytes(pending), last=True), what)
+
+    def _fragments(self, context_id: int, body: bytes | bytearray, *, last: bool) -> bytes:
+        """``body`` as P-DATA-TF PDUs of at most our send limit; the final one marked
+        last when ``last``."""
+        fragment = self._fragment
+        if len(body) <= fragment:
+            return P.pdata_header(len(body), context_id, 0x02 if last else 0x00) + body
+        parts: list[bytes] = []
+        view = memoryview(body)
+        for start in range(0, len(body), fragment):
+            piece = view[start : start + fragment]
+            is_last = last and start + fragment >= len(body)
+            parts.append(P.pdata_header(len(piece), context_id, 0x02 if is_last else 0x00))
+            parts.append(bytes(piece))
+        return b"".join(parts)
+
+    def _receive_response(self, message_id: int, what: str) -> StoreResponse:
+        wire = self._wire
+        what = f"waiting for the C-STORE response ({what[8:]})"
+        wire.wait_readable(self.settings.timeouts.dimse_s, what)
+        command = bytearray()
+        while True:
+            pdu_type, pdu = wire.read_pdu(self.settings.max_pdu, what)
+            if pdu_type == P.ABORT:
+                self._open = False
+                raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
+            if pdu_type != P.P_DATA_TF:
+                raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} instead of P-DATA-TF")
+            done = self._collect_command(pdu, command)
+            if done:
+                break
+        decoded = decode_command(bytes(command))
+        if decoded.command_field != C_STORE_RSP:
+            raise ProtocolError(f"unexpected command 0x{decoded.command_field:04X}")
+        if decoded.message_id_responded != message_id:
+            raise ProtocolError(
+                f"response to message {decoded.message_id_responded}, expected {message_id}"
+            )
+        if decoded.status is None:
+            raise ProtocolError("C-STORE response without a status")
+        return StoreResponse(decoded.status, decoded.error_comment)
+
+    @staticmethod
+    def _collect_command(pdu: bytes, command: bytearray) -> bool:
+        """Append the command fragments of a P-DATA-TF to ``command``; True once the
+        last fragment has arrived."""
+        pos, end = 6, len(pdu)
+        done = False
+        while pos < end:
+            if pos + 6 > end:
+                raise ProtocolError("truncated PDV item")
+            item = int.from_bytes(pdu[pos : pos + 4], "big")
+            if item < 2 or pos + 4 + item > end:
+                raise ProtocolError("bad PDV item length")
+            control = pdu[pos + 5]
+            if not control & 0x01:
+                raise ProtocolError("data set fragment in a C-STORE response")
+            command += pdu[pos + 6 : pos + 4 + item]
+            done = bool(control & 0x02)
+            pos += 4 + item
+        return done
+
+    # -- ending ------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """A-RELEASE-RQ and wait for A-RELEASE-RP (ACSE timeout). Raises on failure,
+        after aborting; a no-op when the association is already closed."""
+        if not self._open:
+            return
+        wire, what = self._wire, "releasing the association"
+        try:
+            wire.send(P.RELEASE_RQ_BYTES, what)
+            wire.wait_readable(self.settings.timeouts.acse_s, what)
+            while True:
+                pdu_type, pdu = wire.read_pdu(self.settings.max_pdu, what)
+                if pdu_type == P.RELEASE_RP:
+                    break
+                if pdu_type == P.ABORT:
+                    self._open = False
+                    raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
+                if pdu_type == P.RELEASE_RQ:
+                    # Release collision (PS3.8 7.2.2): as requestor we answer it.
+                    wire.send(P.RELEASE_RP_BYTES, what)
+                    continue
+                raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} while releasing")
+        except DispatchError as exc:
+            self._abort_after(exc)
+            raise
+        self._open = False
+        wire.close()
+
+    def abort(self) -> None:
+        """Send A-ABORT (user-initiated) and close; never raises."""
+        if self._open:
+            self._open = False
+            _abort_quietly(self._wire, None)
+        else:
+            self._wire.close()
+
+    def _abort_after(self, exc: DispatchError) -> None:
+        self._open = False
+        _abort_quietly(self._wire, exc)
+
+
+def _abort_quietly(wire: Wire, cause: DispatchError | None) -> None:
+    """Abort and close, whatever state the socket is in.
+
+    No A-ABORT is sent to a peer that aborted or vanished; a protocol error gets a
+    provider abort, anything else a user abort.
+    """
+    if not isinstance(cause, PeerAborted | ConnectionLost):
+        source = P.ABORT_SOURCE_PROVIDER if isinstance(cause, ProtocolError) else 0
+        reason = P.ABORT_REASON_INVALID_PARAMETER if source else 0
+        try:
+            wire.sock.setblocking(False)  # never wait on a peer that stopped reading
+            wire.sock.send(P.abort_bytes(source, reason))
+        except OSError:
+            pass
+    wire.close()
+
+
+__all__ = [
+    "AcceptedContext",
+    "Association",
+    "DataSource",
+    "NetworkTimeout",
+    "StoreResponse",
+]

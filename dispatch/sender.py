@@ -1,0 +1,290 @@
+"""Send files over one association under a halt/continue policy, as storescu does.
+
+This is the engine's public entry point for callers that send many files: the
+command line (``dispatch send``) and the workers of the distributed sender both use
+:func:`store_file` to send one file over an open association and
+:func:`send_files` to run a whole list with storescu's rules and exit codes.
+
+Every file given to :func:`send_files` ends in exactly one :class:`FileOutcome`,
+reported through the ``on_outcome`` callback in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from dispatch import status as st
+from dispatch.dicomfile import DicomFileInfo, read_info
+from dispatch.errors import (
+    BadFile,
+    DispatchError,
+    NoPresentationContext,
+    PeerAborted,
+)
+from dispatch.net import AcceptedContext, Association, DataSource
+from dispatch.outcome import FileOutcome, Outcome
+from dispatch.proposals import choose_context
+from dispatch.settings import AssociationSettings, SendPolicy
+
+log = logging.getLogger("dispatch.send")
+
+OutcomeSink = Callable[[FileOutcome], None]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PEER_ABORTED = 10
+
+
+def _strip_padding(uid: str, policy: SendPolicy) -> str:
+    return uid[:-1] if policy.uid_padding and uid.endswith(" ") else uid
+
+
+def store_file(
+    assoc: Association,
+    path: str,
+    policy: SendPolicy,
+    info: DicomFileInfo | None = None,
+) -> FileOutcome:
+    """Send one file over ``assoc`` and return its outcome.
+
+    A file that cannot be read, or that no accepted context can carry, comes back as
+    NOT_SENT (nothing reached the peer); a peer's answer as STORED or FAILED. Errors
+    of the association itself (timeouts, resets, aborts, protocol errors) are raised
+    as :class:`DispatchError` after the association has been aborted: the file was
+    not confirmed, and the caller decides what it means.
+    """
+    started = time.monotonic()
+    try:
+        if info is None:
+            info = read_info(path, policy.read_mode)
+        context = choose_context(assoc.accepted, info.sop_class_uid, info.transfer_syntax)
+    except (BadFile, NoPresentationContext) as exc:
+        reason = exc.reason if isinstance(exc, BadFile) else str(exc)
+        return FileOutcome(path, Outcome.NOT_SENT, reason=reason)
+    sop_class = _strip_padding(info.sop_class_uid, policy)
+    sop_instance = _strip_padding(info.sop_instance_uid, policy)
+    log.info("Sending file: %s", path)
+    try:
+        with open(path, "rb") as fileobj:
+            data = _data_source(info, context, fileobj)
+            response = assoc.store(context, sop_class, sop_instance, data)
+    except OSError as exc:
+        # Opening failed: the file vanished or lost its permissions since it was read.
+        assoc.abort()
+        reason = f"cannot open: {exc.strerror or exc}"
+        return FileOutcome(path, Outcome.NOT_SENT, reason=reason, sop_instance_uid=sop_instance)
+    elapsed = time.monotonic() - started
+    kind = st.category(response.status)
+    common = {
+        "status": response.status,
+        "sop_class_uid": sop_class,
+        "sop_instance_uid": sop_instance,
+        "transfer_syntax": context.transfer_syntax,
+        "seconds": elapsed,
+    }
+    if kind is st.StatusCategory.FAILURE:
+        reason = st.meaning(response.status)
+        if response.error_comment:
+            reason += f": {response.error_comment}"
+        return FileOutcome(path, Outcome.FAILED, reason=reason, **common)  # type: ignore[arg-type]
+    reason = "" if kind is st.StatusCategory.SUCCESS else st.meaning(response.status)
+    return FileOutcome(
+        path, Outcome.STORED, reason=reason, bytes=info.dataset_length, **common  # type: ignore[arg-type]
+    )
+
+
+def _data_source(info: DicomFileInfo, context: AcceptedContext, handle: BinaryIO) -> DataSource:
+    """The file's data set as it goes on the wire: the bytes on disk when the context
+    has the file's own syntax (zero-copy), else converted while streaming."""
+    if context.transfer_syntax == info.transfer_syntax:
+        return DataSource.file_range(info.path, handle, info.dataset_offset, info.dataset_length)
+    from dispatch.transcode import convert_dataset
+
+    log.info(
+        "Converting transfer syntax: %s -> %s", info.transfer_syntax, context.transfer_syntax
+    )
+    chunks = convert_dataset(
+        handle,
+        info.dataset_offset,
+        info.dataset_length,
+        info.transfer_syntax,
+        context.transfer_syntax,
+    )
+    return DataSource.stream(info.path, chunks)
+
+
+@dataclass
+class SendResult:
+    """How a run ended: storescu's exit code and, when it ended early, why."""
+
+    exit_code: int
+    error: str = ""
+
+
+def check_inputs(
+    paths: Sequence[str], policy: SendPolicy, on_outcome: OutcomeSink
+) -> tuple[list[str], str]:
+    """storescu's "checking input files" pass: every path must be accessible.
+
+    Returns the usable paths and, in halt mode, the fatal error ("" when none); a path
+    that cannot be accessed gets its NOT_SENT outcome here.
+    """
+    usable: list[str] = []
+    for path in paths:
+        if os.access(path, os.R_OK) and not os.path.isdir(path):
+            usable.append(path)
+            continue
+        reason = "cannot access file"
+        if policy.halt:
+            return usable, f"{reason}: {path}"
+        log.warning("%s: %s, ignoring file", reason, path)
+        on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
+    return usable, ""
+
+
+def send_files(
+    settings: AssociationSettings,
+    paths: Sequence[str],
+    policy: SendPolicy,
+    on_outcome: OutcomeSink,
+    infos: dict[str, DicomFileInfo] | None = None,
+) -> SendResult:
+    """Send ``paths`` over one association with storescu's halt/continue rules.
+
+    ``infos`` holds files already read (``-R`` reads every file first to learn its SOP
+    class). Exit codes: 0; 1 for a bad file, no presentation context, a network error
+    or a failed association; ``status >> 8`` for a failure status in halt mode; 10 when
+    the peer aborted in halt mode.
+    """
+    pending = _Pending(paths, policy.repeat, on_outcome)
+    try:
+        assoc = Association.open(settings)
+    except DispatchError as exc:
+        pending.not_sent_all(f"association failed: {exc}")
+        return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
+    _log_contexts(settings, assoc)
+    result = SendResult(EXIT_OK)
+    for path in pending:
+        try:
+            outcome = store_file(assoc, path, policy, (infos or {}).get(path))
+        except PeerAborted as exc:
+            pending.done(FileOutcome(path, Outcome.FAILED, reason=str(exc)))
+            log.error("Store Failed, file: %s: %s", path, exc)
+            pending.not_sent_all("association aborted by the peer")
+            code = EXIT_PEER_ABORTED if policy.halt else EXIT_ERROR
+            return SendResult(code, str(exc))
+        except DispatchError as exc:
+            pending.done(FileOutcome(path, Outcome.FAILED, reason=str(exc)))
+            log.error("Store Failed, file: %s: %s", path, exc)
+            pending.not_sent_all(f"association ended: {exc}")
+            return SendResult(EXIT_ERROR, str(exc))
+        pending.done(outcome)
+        _rename(path, outcome, policy)
+        if outcome.outcome is Outcome.STORED:
+            if outcome.status:
+                log.warning("Store Warning, file: %s: %s", path, st.describe(outcome.status))
+            continue
+        if outcome.outcome is Outcome.NOT_SENT:
+            log.error("Not sent: %s: %s", path, outcome.reason)
+            if policy.halt:
+                assoc.abort()
+                pending.not_sent_all(f"halted after {path}")
+                return SendResult(EXIT_ERROR, f"{path}: {outcome.reason}")
+            if not assoc.is_open:
+                pending.not_sent_all("association ended")
+                return SendResult(EXIT_ERROR, f"{path}: {outcome.reason}")
+            continue
+        assert outcome.status is not None
+        log.error("Store Failed, file: %s: %s", path, st.describe(outcome.status))
+        if policy.halt:
+            pending.not_sent_all(f"halted after {path} failed with {st.describe(outcome.status)}")
+            result = SendResult(outcome.status >> 8, f"{path}: {st.describe(outcome.status)}")
+            break
+    try:
+        if policy.abort_at_end:
+            log.info("Aborting Association")
+            assoc.abort()
+        else:
+            log.info("Releasing Association")
+            assoc.release()
+    except DispatchError as exc:
+        log.error("Association Release Failed: %s", exc)
+        if result.exit_code == EXIT_OK:
+            result = SendResult(EXIT_ERROR, f"release failed: {exc}")
+    return result
+
+
+class _Pending:
+    """The (path, repetition) pairs still to send; reports each one's outcome once."""
+
+    def __init__(self, paths: Sequence[str], repeat: int, sink: OutcomeSink) -> None:
+        self._queue = [p for p in paths for _ in range(max(repeat, 1))]
+        self._next = 0
+        self._sink = sink
+
+    def __iter__(self) -> Iterator[str]:
+        while self._next < len(self._queue):
+            yield self._queue[self._next]
+
+    def done(self, outcome: FileOutcome) -> None:
+        self._next += 1
+        self._sink(outcome)
+
+    def not_sent_all(self, reason: str) -> None:
+        while self._next < len(self._queue):
+            self.done(FileOutcome(self._queue[self._next], Outcome.NOT_SENT, reason=reason))
+
+
+def _rename(path: str, outcome: FileOutcome, policy: SendPolicy) -> None:
+    if not policy.rename:
+        return
+    suffix = ".done" if outcome.outcome is Outcome.STORED else ".bad"
+    try:
+        os.replace(path, path + suffix)
+    except OSError as exc:
+        log.warning("cannot rename %s: %s", path, exc.strerror)
+
+
+def _log_contexts(settings: AssociationSettings, assoc: Association) -> None:
+    log.info("Association Accepted (Max Send PDV: %d)", assoc.max_send_pdu - 6)
+    if not log.isEnabledFor(logging.DEBUG - 1):
+        return
+    accepted = {c.context_id: c for c in assoc.accepted}
+    for proposed in settings.contexts:
+        got = accepted.get(proposed.context_id)
+        state = f"accepted {got.transfer_syntax}" if got else "rejected"
+        log.log(
+            logging.DEBUG - 1,
+            "Context %d: %s [%s] %s",
+            proposed.context_id,
+            proposed.abstract_syntax,
+            ", ".join(proposed.transfer_syntaxes),
+            state,
+        )
+
+
+def read_all(
+    paths: Sequence[str], policy: SendPolicy, on_outcome: OutcomeSink
+) -> tuple[list[str], dict[str, DicomFileInfo], str]:
+    """Read every file up front (for ``-R``); in halt mode the first bad file is fatal."""
+    infos: dict[str, DicomFileInfo] = {}
+    usable: list[str] = []
+    for path in paths:
+        try:
+            infos[path] = read_info(path, policy.read_mode)
+        except BadFile as exc:
+            if policy.halt:
+                return usable, infos, f"Bad DICOM file: {exc}"
+            log.error("Bad DICOM file: %s", exc)
+            on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason))
+            continue
+        usable.append(path)
+    return usable, infos, ""
+
+
+__all__ = ["SendResult", "check_inputs", "read_all", "send_files", "store_file"]
