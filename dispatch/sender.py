@@ -131,19 +131,21 @@ def check_inputs(
 ) -> tuple[list[str], str]:
     """storescu's "checking input files" pass: every path must be accessible.
 
-    Returns the usable paths and, in halt mode, the fatal error ("" when none); a path
-    that cannot be accessed gets its NOT_SENT outcome here.
+    A path that cannot be accessed gets its NOT_SENT outcome here. Returns the paths
+    still to send and, in halt mode, the fatal error ("" when none); after a fatal
+    error the returned paths are every other input, for the caller to record as not
+    sent.
     """
     usable: list[str] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         if os.access(path, os.R_OK) and not os.path.isdir(path):
             usable.append(path)
             continue
         reason = "cannot access file"
-        if policy.halt:
-            return usable, f"{reason}: {path}"
-        log.warning("%s: %s, ignoring file", reason, path)
         on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
+        if policy.halt:
+            return usable + list(paths[index + 1 :]), f"{reason}: {path}"
+        log.warning("%s: %s, ignoring file", reason, path)
     return usable, ""
 
 
@@ -271,17 +273,18 @@ def _log_contexts(settings: AssociationSettings, assoc: Association) -> None:
 def read_all(
     paths: Sequence[str], policy: SendPolicy, on_outcome: OutcomeSink
 ) -> tuple[list[str], dict[str, DicomFileInfo], str]:
-    """Read every file up front (for ``-R``); in halt mode the first bad file is fatal."""
+    """Read every file up front (for ``-R``). Same contract as :func:`check_inputs`:
+    a bad file gets its NOT_SENT outcome; in halt mode it is fatal."""
     infos: dict[str, DicomFileInfo] = {}
     usable: list[str] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         try:
             infos[path] = read_info(path, policy.read_mode)
         except BadFile as exc:
-            if policy.halt:
-                return usable, infos, f"Bad DICOM file: {exc}"
-            log.error("Bad DICOM file: %s", exc)
             on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason))
+            if policy.halt:
+                return usable + list(paths[index + 1 :]), infos, f"Bad DICOM file: {exc}"
+            log.error("Bad DICOM file: %s", exc)
             continue
         usable.append(path)
     return usable, infos, ""

@@ -1,0 +1,154 @@
+"""``dispatch send``: storescu's command line, in-process.
+
+Order of work, as storescu: parse; expand the inputs; check every file can be
+accessed (fatal in halt mode); with ``-R`` read every file for its SOP class; open one
+association; send; release. Every file ends with one recorded outcome (the report),
+and a summary closes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO
+
+from dispatch.cli.cmdline import CliExit, CommandLineError
+from dispatch.cli.logs import configure
+from dispatch.cli.options import SendOptions, parse_send_args
+from dispatch.errors import UsageError
+from dispatch.outcome import FileOutcome, Outcome, RunSummary
+from dispatch.settings import AssociationSettings
+
+
+class Recorder:
+    """Collects outcomes: the summary, the JSON-lines report, a progress line on a
+    terminal."""
+
+    def __init__(self, report: IO[str] | None, total: int, progress: bool) -> None:
+        self.summary = RunSummary()
+        self._report = report
+        self._total = total
+        self._progress = progress
+        self._shown = 0.0
+
+    def __call__(self, outcome: FileOutcome) -> None:
+        self.summary.add(outcome)
+        if self._report is not None:
+            self._report.write(json.dumps(outcome.to_json()) + "\n")
+        if self._progress:
+            now = time.monotonic()
+            if now - self._shown >= 0.5:
+                self._shown = now
+                self._show()
+
+    def _show(self) -> None:
+        s = self.summary
+        rate = s.stored / s.elapsed_s
+        sys.stderr.write(
+            f"\r{s.files}/{self._total} files, {s.bytes / 1e6:.1f} MB,"
+            f" {rate:.0f} files/s, {s.failed + s.not_sent} problems "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        self.summary.finish()
+        if self._progress and self._shown:
+            sys.stderr.write("\r\033[K")
+        if self._report is not None:
+            self._report.close()
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run ``dispatch send``; return storescu's exit code."""
+    try:
+        opts = parse_send_args(argv)
+    except CommandLineError as exc:
+        if not exc.quiet:
+            print(exc.text, file=sys.stderr)
+        return exc.code
+    except CliExit as exc:
+        stream = sys.stdout if exc.stream == "stdout" else sys.stderr
+        stream.write(exc.text if exc.text.endswith("\n") else exc.text + "\n")
+        return exc.code
+    log = configure(opts.log_level)
+    try:
+        return _send(opts)
+    except UsageError as exc:
+        log.critical("%s", exc)
+        return 1
+
+
+def _send(opts: SendOptions) -> int:
+    import logging
+
+    from dispatch.inputs import Problem, expand_inputs
+    from dispatch.proposals import build_contexts
+    from dispatch.sender import check_inputs, read_all, send_files
+
+    logger = logging.getLogger("dispatch.send")
+    items = list(expand_inputs(opts.inputs, opts.scan_dirs, opts.pattern, opts.recurse))
+    # A missing file is judged by the access check below (fatal in halt mode), as
+    # storescu does; a directory without +sd is only a warning.
+    to_check = (None, Problem.MISSING)
+    paths = [item.path for item in items if item.problem in to_check]
+    skipped = [item for item in items if item.problem not in to_check]
+    report = _open_report(opts.report)
+    recorder = Recorder(report, len(items) * opts.policy.repeat, _progress_wanted(opts))
+    try:
+        for item in skipped:
+            logger.warning("%s: %s", item.reason, item.path)
+            recorder(FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason))
+        logger.info("checking input files ...")
+        paths, fatal = check_inputs(paths, opts.policy, recorder)
+        if not fatal and not paths:
+            fatal = "no input files to be sent"
+        infos = None
+        if not fatal and opts.required_only:
+            paths, infos, fatal = read_all(paths, opts.policy, recorder)
+        if fatal:
+            logger.critical("%s", fatal)
+            _not_sent(paths, opts, recorder, f"not attempted after: {fatal}")
+            return 1
+        classes = [infos[p].sop_class_uid for p in paths] if infos is not None else None
+        settings = AssociationSettings(
+            host=opts.host,
+            port=opts.port,
+            contexts=build_contexts(opts.proposal, classes, opts.combine),
+            calling_ae=opts.calling_ae,
+            called_ae=opts.called_ae,
+            max_pdu=opts.max_pdu,
+            max_send_pdu=opts.max_send_pdu,
+            timeouts=opts.timeouts,
+        )
+        logger.info("Requesting Association")
+        result = send_files(settings, paths, opts.policy, recorder, infos)
+        if result.exit_code and result.error:
+            level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
+            logger.log(level, "%s", result.error)
+        return result.exit_code
+    finally:
+        recorder.close()
+        if opts.log_level != "fatal":
+            for line in recorder.summary.lines():
+                print(line)
+
+
+def _not_sent(paths: Sequence[str], opts: SendOptions, recorder: Recorder, reason: str) -> None:
+    for path in paths:
+        for _ in range(opts.policy.repeat):
+            recorder(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
+
+
+def _open_report(path: str | None) -> IO[str] | None:
+    if path is None:
+        return None
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
+
+
+def _progress_wanted(opts: SendOptions) -> bool:
+    return sys.stderr.isatty() and opts.log_level in ("fatal", "error", "warn")

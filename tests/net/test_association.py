@@ -1,0 +1,196 @@
+"""The association engine against real peers: the pynetdicom SCP fixture, and a
+scripted raw peer for what no well-behaved SCP does."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from dispatch.dicomfile import read_info
+from dispatch.errors import (
+    AssociationRejectedPermanent,
+    AssociationRejectedTransient,
+    ConnectFailed,
+    NetworkTimeout,
+    PeerAborted,
+    ProtocolError,
+)
+from dispatch.net import Association, DataSource
+from dispatch.proposals import build_contexts
+from dispatch.settings import AssociationSettings, Timeouts
+from dispatch.uids import EXPLICIT_LE, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from tests.net.rawpeer import RawPeer, accept_all, read_pdu
+from tests.support.dicom_files import make_file
+from tests.support.scp import StorageScp
+from tests.support.storescp import free_port
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _settings(port: int, **kwargs: object) -> AssociationSettings:
+    return AssociationSettings(
+        "127.0.0.1", port, build_contexts("uncompressed", [CT]), **kwargs  # type: ignore[arg-type]
+    )
+
+
+def _store(assoc: Association, path: Path) -> int:
+    info = read_info(str(path))
+    context = next(c for c in assoc.accepted if c.transfer_syntax == info.transfer_syntax)
+    with open(path, "rb") as f:
+        data = DataSource.file_range(str(path), f, info.dataset_offset, info.dataset_length)
+        return assoc.store(context, info.sop_class_uid, info.sop_instance_uid, data).status
+
+
+def _dataset_bytes(path: Path) -> bytes:
+    info = read_info(str(path))
+    return path.read_bytes()[info.dataset_offset :]
+
+
+def test_negotiation_items_and_stores_reach_the_peer(scp: StorageScp, tmp_path: Path) -> None:
+    files = [make_file(tmp_path / f"{n}.dcm", instance_number=n) for n in (1, 2, 3)]
+    assoc = Association.open(_settings(scp.port, calling_ae="ME", called_ae="ANY-SCP"))
+    statuses = [_store(assoc, f) for f in files]
+    assoc.release()
+
+    record = scp.wait_for_associations(1)[0]
+    assert statuses == [0, 0, 0]
+    assert (record.calling_ae, record.called_ae) == ("ME", "ANY-SCP")
+    assert record.max_pdu == 16384
+    assert record.implementation_class_uid == IMPLEMENTATION_CLASS_UID
+    assert record.implementation_version_name == IMPLEMENTATION_VERSION_NAME
+    assert record.ended == "released"
+    stores = scp.stores
+    assert [s.message_id for s in stores] == [1, 2, 3]
+    assert {s.priority for s in stores} == {0}
+    sent_uids = [read_info(str(f)).sop_instance_uid for f in files]
+    assert [s.sop_instance_uid for s in stores] == sent_uids
+    assert [s.data for s in stores] == [_dataset_bytes(f) for f in files]
+
+
+@pytest.mark.parametrize(
+    ("peer_max", "send_cap", "limit"), [(4096, None, 4096), (0, 8192, 8192), (16384, 5000, 5000)]
+)
+def test_fragments_respect_peer_limit_and_max_send_pdu(
+    scp: StorageScp, tmp_path: Path, peer_max: int, send_cap: int | None, limit: int
+) -> None:
+    scp.max_pdu = peer_max
+    big = make_file(tmp_path / "big.dcm", size=300_000)  # zero-copy path
+    small = make_file(tmp_path / "small.dcm", size=20_000)  # inline path, several PDUs
+    assoc = Association.open(_settings(scp.port, max_send_pdu=send_cap))
+    assert [_store(assoc, big), _store(assoc, small)] == [0, 0]
+    assoc.release()
+
+    record = scp.wait_for_associations(1)[0]
+    assert 0 < record.largest_pdu - 6 <= limit
+    assert [s.data for s in scp.wait_for_stores(2)] == [_dataset_bytes(big), _dataset_bytes(small)]
+
+
+@pytest.mark.parametrize(
+    ("result", "kind"),
+    [(1, AssociationRejectedPermanent), (2, AssociationRejectedTransient)],
+)
+def test_rejections_map_to_transient_and_permanent(
+    scp: StorageScp, result: int, kind: type[Exception]
+) -> None:
+    scp.reject_associations(result=result, source=3, reason=2)
+    with pytest.raises(kind, match="local limit exceeded"):
+        Association.open(_settings(scp.port))
+
+
+def test_connection_refused() -> None:
+    with pytest.raises(ConnectFailed, match="refused"):
+        Association.open(_settings(free_port()))
+
+
+def test_peer_abort_during_store(scp: StorageScp, tmp_path: Path) -> None:
+    scp.abort_on_store(1)
+    assoc = Association.open(_settings(scp.port))
+    with pytest.raises(PeerAborted):
+        _store(assoc, make_file(tmp_path / "a.dcm"))
+    assert not assoc.is_open
+
+
+def test_dimse_timeout_aborts_the_association(scp: StorageScp, tmp_path: Path) -> None:
+    scp.stall_on_store(1)
+    assoc = Association.open(_settings(scp.port, timeouts=Timeouts(dimse_s=0.3)))
+    started = time.monotonic()
+    with pytest.raises(NetworkTimeout, match=r"no reply within 0\.3 s"):
+        _store(assoc, make_file(tmp_path / "a.dcm"))
+    assert time.monotonic() - started < 3
+    assert not assoc.is_open
+    scp.release_stall()
+    assert scp.wait_for_associations(1)[0].ended in ("aborted", "closed")
+
+
+def test_acse_timeout(scp: StorageScp) -> None:
+    scp.stall_associations()
+    with pytest.raises(NetworkTimeout, match="A-ASSOCIATE-AC"):
+        Association.open(_settings(scp.port, timeouts=Timeouts(acse_s=0.3)))
+
+
+def test_socket_timeout_applies_without_dimse_timeout(scp: StorageScp, tmp_path: Path) -> None:
+    scp.stall_on_store(1)
+    assoc = Association.open(_settings(scp.port, timeouts=Timeouts(socket_s=0.3)))
+    with pytest.raises(NetworkTimeout):
+        _store(assoc, make_file(tmp_path / "a.dcm"))
+
+
+def test_oversized_pdu_from_peer_is_refused_with_an_abort(tmp_path: Path) -> None:
+    aborts: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        _type, rq = read_pdu(conn)
+        conn.sendall(accept_all(rq))
+        read_pdu(conn)  # the command
+        read_pdu(conn)  # the data set
+        # Announce a P-DATA-TF of 2 GB: the sender must not try to read it.
+        conn.sendall(struct.pack(">BxL", 0x04, 0x7FFFFFFF) + b"\0" * 64)
+        pdu_type, pdu = read_pdu(conn)
+        if pdu_type == 0x07:
+            aborts.append(pdu)
+
+    peer = RawPeer(script)
+    assoc = Association.open(_settings(peer.port, max_pdu=16384))
+    with pytest.raises(ProtocolError, match="more than the 16384 we accept"):
+        _store(assoc, make_file(tmp_path / "a.dcm"))
+    peer.join()
+    assert aborts and aborts[0][8] == 2  # a provider abort
+
+
+def test_wrong_message_id_in_response_is_a_protocol_error(tmp_path: Path) -> None:
+    from dispatch.net.dimse import encode_c_store_rq
+    from dispatch.net.pdu import pdata_header
+
+    def script(conn: socket.socket) -> None:
+        _type, rq = read_pdu(conn)
+        conn.sendall(accept_all(rq))
+        read_pdu(conn)
+        read_pdu(conn)
+        # A command set that is a C-STORE-RQ, not the response we wait for.
+        command = encode_c_store_rq(99, CT, "1.2.3")
+        conn.sendall(pdata_header(len(command), 1, 0x03) + command)
+        read_pdu(conn)
+
+    peer = RawPeer(script)
+    assoc = Association.open(_settings(peer.port))
+    with pytest.raises(ProtocolError, match="unexpected command"):
+        _store(assoc, make_file(tmp_path / "a.dcm"))
+    peer.join()
+
+
+def test_release_answers_and_closes(scp: StorageScp) -> None:
+    assoc = Association.open(_settings(scp.port))
+    assert [c.transfer_syntax for c in assoc.accepted] == [EXPLICIT_LE, "1.2.840.10008.1.2.2"]
+    assoc.release()
+    assert not assoc.is_open
+    assert scp.wait_for_associations(1)[0].ended == "released"
+
+
+def test_abort_is_seen_by_the_peer(scp: StorageScp) -> None:
+    assoc = Association.open(_settings(scp.port))
+    assoc.abort()
+    assert scp.wait_for_associations(1)[0].ended in ("aborted", "closed")
