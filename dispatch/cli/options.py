@@ -1,0 +1,667 @@
+"""The command line of ``dispatch send``: storescu's options, checked as DCMTK checks them.
+
+Public surface:
+
+- :data:`SEND_SPEC` - the option table of ``dispatch send`` (a
+  :class:`~dispatch.cli.cmdline.CommandSpec`); ``SEND_SPEC.extended(...)`` adds options
+  and help sections for a command built on it (``dispatch submit``).
+- :func:`parse_send_args` - argv to :class:`SendOptions`.
+- :func:`send_options_from` - the same from an already parsed command line, so that an
+  extended command can read its own options from the same parse.
+
+Both raise :class:`~dispatch.cli.cmdline.CliExit` when the program should stop: help or
+version (exit 0, text for standard output) or :class:`CommandLineError` (exit 1, one
+line for standard error; nothing to print when its ``quiet`` is set, like DCMTK under
+``-q``). Nothing here imports pydicom or pynetdicom.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import dispatch
+from dispatch import uids
+from dispatch.cli.cmdline import (
+    CommandLineError,
+    CommandSpec,
+    OptionSpec,
+    ParamSpec,
+    ParsedCommandLine,
+    ValueSpec,
+    check_params,
+    convert_param,
+    format_arguments,
+    parse_command_line,
+)
+from dispatch.settings import (
+    DEFAULT_CALLED_AE,
+    DEFAULT_CALLING_AE,
+    DEFAULT_MAX_PDU,
+    MAX_PDU,
+    MIN_PDU,
+    ReadMode,
+    SendPolicy,
+    Timeouts,
+)
+
+__all__ = [
+    "LOG_LEVELS",
+    "PROPOSALS",
+    "SEND_SPEC",
+    "SendOptions",
+    "parse_send_args",
+    "send_options_from",
+]
+
+LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
+"""Log levels from the least to the most verbose."""
+
+PROPOSALS: dict[str, str] = {
+    "-x=": "uncompressed",
+    "-xe": "little",
+    "-xb": "big",
+    "-xi": "implicit",
+    "-xs": uids.JPEG_LOSSLESS_SV1,
+    "-xy": uids.JPEG_BASELINE,
+    "-xx": uids.JPEG_EXTENDED,
+    "-xv": uids.JPEG_2000_LOSSLESS,
+    "-xw": uids.JPEG_2000,
+    "-xr": uids.RLE_LOSSLESS,
+    "-xd": uids.DEFLATED_LE,
+    "-xt": uids.JPEG_LS_LOSSLESS,
+    "-xu": uids.JPEG_LS_NEAR_LOSSLESS,
+}
+"""What each ``-x?`` option stores in :attr:`SendOptions.proposal`."""
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """Everything ``dispatch send`` needs, as given on its command line."""
+
+    host: str
+    port: int
+    inputs: tuple[str, ...]
+    """Files and directories, in command-line order (see :mod:`dispatch.inputs`)."""
+    calling_ae: str = DEFAULT_CALLING_AE
+    called_ae: str = DEFAULT_CALLED_AE
+    proposal: str = "uncompressed"
+    """"uncompressed" (-x=), "little" (-xe), "big" (-xb), "implicit" (-xi), or the
+    transfer syntax UID proposed first (-xs -xy -xx -xv -xw -xr -xd -xt -xu)."""
+    required_only: bool = False
+    """-R: propose only the SOP classes of the input files."""
+    combine: bool = False
+    """+C: one presentation context per SOP class holding every proposed syntax."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_pdu: int = DEFAULT_MAX_PDU
+    max_send_pdu: int | None = None
+    policy: SendPolicy = field(default_factory=SendPolicy)
+    scan_dirs: bool = False
+    pattern: str | None = None
+    """+sp: shell wildcard matched against the base names of scanned files."""
+    recurse: bool = False
+    log_level: str = "warn"
+    """One of :data:`LOG_LEVELS`; -q is "fatal", -v "info", -d "debug"."""
+    verbose_pc: bool = False
+    """+v: show proposed and accepted presentation contexts (needs info or lower)."""
+    report: str | None = None
+    """--report FILE: write one JSON line per file outcome there."""
+    arguments: tuple[str, ...] | None = None
+    """With --arguments: the expanded command line, options spelled long."""
+
+
+def _flag(
+    names: tuple[str, ...],
+    dest: str,
+    help: str,
+    const: object = True,
+    section: str = "general options",
+    subsection: str = "",
+) -> OptionSpec:
+    return OptionSpec(names, dest, const=const, help=help, section=section, subsection=subsection)
+
+
+def _refuse(names: tuple[str, ...], nargs: int = 0, reason: str = "") -> OptionSpec:
+    return OptionSpec(names, "refused:" + names[-1], nargs=nargs, refused=reason or "not supported")
+
+
+def _uint(minimum: int | None = None, maximum: int | None = None) -> ValueSpec:
+    return ValueSpec("uint", minimum=minimum, maximum=maximum)
+
+
+# Seconds may have a fraction here (DCMTK reads whole seconds); the floor of a "must be
+# positive" timeout is therefore one millisecond rather than one second.
+_POSITIVE_SECONDS = ValueSpec("seconds", minimum=0.001)
+
+_G = "general options"
+_I = "input options"
+_N = "network options"
+_O = "output options"
+_NEGOTIATION = "proposed transmission transfer syntaxes"
+_OTHER = "other network options"
+
+
+def _general() -> list[OptionSpec]:
+    return [
+        _flag(("-h", "--help"), "help", "print this help text and exit", section=_G),
+        _flag(("--version",), "version", "print version information and exit", section=_G),
+        _flag(("--arguments",), "arguments", "print expanded command line arguments", section=_G),
+        _flag(
+            ("-q", "--quiet"),
+            "verbosity",
+            "quiet mode, print no warnings and errors",
+            const="fatal",
+            section=_G,
+        ),
+        _flag(
+            ("-v", "--verbose"),
+            "verbosity",
+            "verbose mode, print processing details",
+            const="info",
+            section=_G,
+        ),
+        _flag(
+            ("-d", "--debug"),
+            "verbosity",
+            "debug mode, print debug information",
+            const="debug",
+            section=_G,
+        ),
+        OptionSpec(
+            ("-ll", "--log-level"),
+            "log_level",
+            nargs=1,
+            value=ValueSpec(
+                "choice", choices=LOG_LEVELS, invalid="Invalid log level for --log-level option"
+            ),
+            metavar="[l]evel: string constant",
+            help="(fatal, error, warn, info, debug, trace)\nuse level l for the logger",
+        ),
+        _refuse(("-lc", "--log-config"), 1),
+        _flag(
+            ("+v", "--verbose-pc"),
+            "verbose_pc",
+            "show presentation contexts in verbose mode",
+            section=_G,
+        ),
+    ]
+
+
+def _input() -> list[OptionSpec]:
+    fmt = "input file format"
+    files = "input files"
+    return [
+        _flag(
+            ("+f", "--read-file"),
+            "read_mode",
+            "read file format or data set (default)",
+            const=ReadMode.FILE,
+            section=_I,
+            subsection=fmt,
+        ),
+        _flag(
+            ("+fo", "--read-file-only"),
+            "read_mode",
+            "read file format only",
+            const=ReadMode.FILE_ONLY,
+            section=_I,
+            subsection=fmt,
+        ),
+        _flag(
+            ("-f", "--read-dataset"),
+            "read_mode",
+            "read data set without file meta information",
+            const=ReadMode.DATASET,
+            section=_I,
+            subsection=fmt,
+        ),
+        _flag(
+            ("+sd", "--scan-directories"),
+            "scan_dirs",
+            "scan directories for input files (dcmfile-in)",
+            section=_I,
+            subsection=files,
+        ),
+        OptionSpec(
+            ("+sp", "--scan-pattern"),
+            "pattern",
+            nargs=1,
+            section=_I,
+            subsection=files,
+            metavar="[p]attern: string (only with --scan-directories)",
+            help="pattern for filename matching (wildcards)",
+        ),
+        _flag(
+            ("-r", "--no-recurse"),
+            "recurse",
+            "do not recurse within directories (default)",
+            const=False,
+            section=_I,
+            subsection=files,
+        ),
+        _flag(
+            ("+r", "--recurse"),
+            "recurse",
+            "recurse within specified directories",
+            section=_I,
+            subsection=files,
+        ),
+        _flag(
+            ("-rn", "--no-rename"),
+            "rename",
+            "do not rename processed files (default)",
+            const=False,
+            section=_I,
+            subsection=files,
+        ),
+        _flag(
+            ("+rn", "--rename"),
+            "rename",
+            "append .done/.bad to processed files",
+            section=_I,
+            subsection=files,
+        ),
+    ]
+
+
+_PROPOSAL_HELP = {
+    "-x=": (
+        "--propose-uncompr",
+        "propose all uncompressed TS, explicit VR\nwith local byte ordering first (default)",
+    ),
+    "-xe": ("--propose-little", "propose all uncompressed TS, explicit VR\nlittle endian first"),
+    "-xb": ("--propose-big", "propose all uncompressed TS, explicit VR\nbig endian first"),
+    "-xi": ("--propose-implicit", "propose implicit VR little endian TS only"),
+    "-xs": ("--propose-lossless", "propose default JPEG lossless TS"),
+    "-xy": ("--propose-jpeg8", "propose default JPEG lossy TS for 8 bit data"),
+    "-xx": ("--propose-jpeg12", "propose default JPEG lossy TS for 12 bit data"),
+    "-xv": ("--propose-j2k-lossless", "propose JPEG 2000 lossless TS"),
+    "-xw": ("--propose-j2k-lossy", "propose JPEG 2000 lossy TS"),
+    "-xt": ("--propose-jls-lossless", "propose JPEG-LS lossless TS"),
+    "-xu": ("--propose-jls-lossy", "propose JPEG-LS lossy TS"),
+    "-xr": ("--propose-rle", "propose RLE lossless TS"),
+    "-xd": ("--propose-deflated", "propose deflated expl. VR little endian TS"),
+}
+
+_UNSUPPORTED_PROPOSALS = (
+    ("-xm", "--propose-mpeg2"),
+    ("-xh", "--propose-mpeg2-high"),
+    ("-xn", "--propose-mpeg4"),
+    ("-xl", "--propose-mpeg4-bd"),
+    ("-x2", "--propose-mpeg4-2-2d"),
+    ("-x3", "--propose-mpeg4-2-3d"),
+    ("-xo", "--propose-mpeg4-2-st"),
+    ("-x4", "--propose-hevc"),
+    ("-x5", "--propose-hevc10"),
+)
+
+
+def _network() -> list[OptionSpec]:
+    aet = "application entity titles"
+    out = [
+        OptionSpec(
+            ("-aet", "--aetitle"),
+            "calling_ae",
+            nargs=1,
+            section=_N,
+            subsection=aet,
+            metavar="[a]etitle: string",
+            help=f"set my calling AE title (default: {DEFAULT_CALLING_AE})",
+        ),
+        OptionSpec(
+            ("-aec", "--call"),
+            "called_ae",
+            nargs=1,
+            section=_N,
+            subsection=aet,
+            metavar="[a]etitle: string",
+            help=f"set called AE title of peer (default: {DEFAULT_CALLED_AE})",
+        ),
+        _refuse(("-xf", "--config-file"), 2),
+    ]
+    for short, (long, text) in _PROPOSAL_HELP.items():
+        if short not in ("-x=", "-xe", "-xb", "-xi"):
+            text += "\nand all uncompressed transfer syntaxes"
+        out.append(
+            _flag(
+                (short, long),
+                "proposal",
+                text,
+                const=PROPOSALS[short],
+                section=_N,
+                subsection=_NEGOTIATION,
+            )
+        )
+    out += [_refuse(names) for names in _UNSUPPORTED_PROPOSALS]
+    out += [
+        _flag(
+            ("-R", "--required"),
+            "required_only",
+            "propose only required presentation contexts\n(default: propose all supported)",
+            section=_N,
+            subsection=_NEGOTIATION,
+        ),
+        _flag(
+            ("+C", "--combine"),
+            "combine",
+            "combine proposed transfer syntaxes\n(default: separate pres. context for each TS)",
+            section=_N,
+            subsection=_NEGOTIATION,
+        ),
+        _refuse(("+u", "--enable-new-vr")),
+        _refuse(("-u", "--disable-new-vr")),
+        _refuse(("+cl", "--compression-level"), 1),
+        _refuse(("-usr", "--user"), 1),
+        _refuse(("-pwd", "--password"), 1),
+        _refuse(("-epw", "--empty-password")),
+        _refuse(("-kt", "--kerberos"), 1),
+        _refuse(("--saml",), 1),
+        _refuse(("--jwt",), 1),
+        _refuse(("-rsp", "--pos-response")),
+        OptionSpec(
+            ("-to", "--timeout"),
+            "connect_timeout",
+            nargs=1,
+            value=_POSITIVE_SECONDS,
+            section=_N,
+            subsection=_OTHER,
+            metavar="[s]econds: number (default: unlimited)",
+            help="timeout for connection requests",
+        ),
+        OptionSpec(
+            ("-ts", "--socket-timeout"),
+            "socket_timeout",
+            nargs=1,
+            value=ValueSpec("seconds", minimum=-1),
+            section=_N,
+            subsection=_OTHER,
+            metavar="[s]econds: number (default: 60)",
+            help="timeout for network socket (0 for none)",
+        ),
+        OptionSpec(
+            ("-ta", "--acse-timeout"),
+            "acse_timeout",
+            nargs=1,
+            value=_POSITIVE_SECONDS,
+            section=_N,
+            subsection=_OTHER,
+            metavar="[s]econds: number (default: 30)",
+            help="timeout for ACSE messages",
+        ),
+        OptionSpec(
+            ("-td", "--dimse-timeout"),
+            "dimse_timeout",
+            nargs=1,
+            value=_POSITIVE_SECONDS,
+            section=_N,
+            subsection=_OTHER,
+            metavar="[s]econds: number (default: unlimited)",
+            help="timeout for DIMSE messages",
+        ),
+        OptionSpec(
+            ("-pdu", "--max-pdu"),
+            "max_pdu",
+            nargs=1,
+            value=_uint(MIN_PDU, MAX_PDU),
+            section=_N,
+            subsection=_OTHER,
+            metavar=f"[n]umber of bytes: integer ({MIN_PDU}..{MAX_PDU})",
+            help=f"set max receive pdu to n bytes (default: {DEFAULT_MAX_PDU})",
+        ),
+        OptionSpec(
+            ("--max-send-pdu",),
+            "max_send_pdu",
+            nargs=1,
+            value=_uint(MIN_PDU, MAX_PDU),
+            section=_N,
+            subsection=_OTHER,
+            metavar=f"[n]umber of bytes: integer ({MIN_PDU}..{MAX_PDU})",
+            help="restrict max send pdu to n bytes",
+        ),
+        OptionSpec(
+            ("--repeat",),
+            "repeat",
+            nargs=1,
+            value=_uint(1),
+            section=_N,
+            subsection=_OTHER,
+            metavar="[n]umber: integer",
+            help="repeat n times",
+        ),
+        _flag(
+            ("--abort",),
+            "abort",
+            "abort association instead of releasing it",
+            section=_N,
+            subsection=_OTHER,
+        ),
+        _flag(
+            ("-nh", "--no-halt"),
+            "no_halt",
+            "do not halt if unsuccessful store encountered\n(default: do halt)",
+            section=_N,
+            subsection=_OTHER,
+        ),
+        _flag(
+            ("-up", "--uid-padding"),
+            "uid_padding",
+            "silently correct space-padded UIDs",
+            section=_N,
+            subsection=_OTHER,
+        ),
+        _refuse(("+II", "--invent-instance")),
+        _refuse(("+IR", "--invent-series"), 1),
+        _refuse(("+IS", "--invent-study"), 1),
+        _refuse(("+IP", "--invent-patient"), 1),
+    ]
+    return out
+
+
+def _tls() -> list[OptionSpec]:
+    tls = "transport layer security (TLS) options"
+    out = [
+        _flag(
+            ("-tls", "--disable-tls"),
+            "tls",
+            "use normal TCP/IP connection (default)",
+            const=False,
+            section=tls,
+            subsection="transport protocol stack",
+        ),
+    ]
+    without_value = (
+        ("+tla", "--anonymous-tls"),
+        ("+ps", "--std-passwd"),
+        ("-pw", "--null-passwd"),
+        ("-pem", "--pem-keys"),
+        ("-der", "--der-keys"),
+        ("+crv", "--enable-crl-vfy"),
+        ("+cra", "--enable-crl-all"),
+        ("+pg", "--profile-8996"),
+        ("+pm", "--profile-8996-mod"),
+        ("+py", "--profile-bcp195-nd"),
+        ("+px", "--profile-bcp195"),
+        ("+pz", "--profile-bcp195-ex"),
+        ("+pb", "--profile-basic"),
+        ("+pa", "--profile-aes"),
+        ("+pn", "--profile-null"),
+        ("+cc", "--list-ciphers"),
+        ("+ws", "--write-seed"),
+        ("-rc", "--require-peer-cert"),
+        ("-vc", "--verify-peer-cert"),
+        ("-ic", "--ignore-peer-cert"),
+    )
+    with_value = (
+        ("+pw", "--use-passwd"),
+        ("+cf", "--add-cert-file"),
+        ("+cd", "--add-cert-dir"),
+        ("+crl", "--add-crl-file"),
+        ("+cs", "--cipher"),
+        ("+dp", "--dhparam"),
+        ("+rs", "--seed"),
+        ("+wf", "--write-seed-file"),
+        ("--request-sni",),
+    )
+    out.append(_refuse(("+tls", "--enable-tls"), 2))
+    out += [_refuse(names) for names in without_value]
+    out += [_refuse(names, 1) for names in with_value]
+    return out
+
+
+def _output() -> list[OptionSpec]:
+    return [
+        OptionSpec(
+            ("--report",),
+            "report",
+            nargs=1,
+            section=_O,
+            metavar="[f]ilename: string",
+            help="write the outcome of every file to f (JSON lines)",
+        ),
+    ]
+
+
+def _version_text(spec: CommandSpec) -> str:
+    # importlib.metadata reads the installed versions without importing the libraries.
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return "\n".join(
+        [
+            f"dicom-dispatch {dispatch.__version__}",
+            "",
+            f"{spec.prog}: {spec.description}",
+            "",
+            f"Python {python}",
+            "External libraries used:",
+            f"- pydicom, Version {version('pydicom')}",
+            f"- pynetdicom, Version {version('pynetdicom')}",
+        ]
+    )
+
+
+SEND_SPEC = CommandSpec(
+    prog="dispatch send",
+    description="DICOM storage (C-STORE) SCU",
+    params=(
+        ParamSpec("peer", "hostname of DICOM peer"),
+        ParamSpec("port", "tcp/ip port number of peer"),
+        ParamSpec("dcmfile-in", "DICOM file or directory to be transmitted", many=True),
+    ),
+    options=tuple(_general() + _input() + _network() + _tls() + _output()),
+    sections=(_G, _I, _N, "transport layer security (TLS) options", _O),
+    version=_version_text,
+)
+
+
+def _log_level(parsed: ParsedCommandLine) -> str:
+    """-q / -v / -d (rightmost wins) or -ll, which may not be combined with them."""
+    verbosity = parsed.last("verbosity")
+    if parsed.last("log_level") is not None:
+        if verbosity is not None:
+            raise CommandLineError("--log-level not allowed with --verbose, --debug or --quiet")
+        return parsed.str_value("log_level") or "warn"
+    return str(verbosity.option.const) if verbosity is not None else "warn"
+
+
+def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -> SendOptions:
+    """Check and convert a parsed ``dispatch send`` command line (or an extension of it).
+
+    The checks run in storescu's order, so that a command line with several mistakes
+    gets DCMTK's message: parameters (count, then port), logging options, the
+    ``--arguments`` listing (written to ``stderr``, default ``sys.stderr``), ``+v``,
+    input options, then network options. Refused options are reported first of all.
+    """
+    for occ in parsed.occurrences:
+        if occ.option.refused:
+            name, long = occ.name or occ.option.long_name, occ.option.long_name
+            spelled = name if name == long else f"{name} ({long})"
+            raise CommandLineError(f"Option {spelled} is not supported by {parsed.spec.prog}")
+    check_params(parsed)
+    host, port_text, *inputs = parsed.params
+    port = convert_param(port_text, 1, 65535)
+
+    log_level = _log_level(parsed)
+    quiet = log_level == "fatal"
+    if parsed.last("arguments") is not None:
+        print(format_arguments(parsed.spec.prog, parsed.arguments), file=stderr or sys.stderr)
+    verbose_pc = parsed.last("verbose_pc") is not None
+    if verbose_pc and LOG_LEVELS.index(log_level) < LOG_LEVELS.index("info"):
+        raise CommandLineError("--verbose-pc only allowed with verbose mode", quiet=quiet)
+
+    read_mode = ReadMode(parsed.str_value("read_mode") or ReadMode.FILE)
+    scan_dirs = parsed.last("scan_dirs") is not None
+    pattern = parsed.str_value("pattern", quiet=quiet)
+    if pattern is not None and not scan_dirs:
+        raise CommandLineError("--scan-pattern only allowed with --scan-directories", quiet=quiet)
+    recurse = bool(parsed.value("recurse", False))
+    if recurse and not scan_dirs:
+        raise CommandLineError("--recurse only allowed with --scan-directories", quiet=quiet)
+    rename = bool(parsed.value("rename", False))
+
+    timeouts = Timeouts(
+        connect_s=parsed.float_value("connect_timeout", None, quiet=quiet),
+        socket_s=parsed.float_value("socket_timeout", 60.0, quiet=quiet),
+        acse_s=parsed.float_value("acse_timeout", 30.0, quiet=quiet),
+        dimse_s=parsed.float_value("dimse_timeout", None, quiet=quiet),
+    )
+    if timeouts.socket_s is not None and timeouts.socket_s <= 0:
+        # DCMTK: 0 means no socket timeout; -1 leaves the socket blocking, the same here.
+        timeouts = Timeouts(timeouts.connect_s, None, timeouts.acse_s, timeouts.dimse_s)
+    max_pdu = parsed.int_value("max_pdu", DEFAULT_MAX_PDU, quiet=quiet) or DEFAULT_MAX_PDU
+    max_send_pdu = parsed.int_value("max_send_pdu", quiet=quiet)
+    repeat = parsed.int_value("repeat", 1, quiet=quiet) or 1
+
+    policy = SendPolicy(
+        halt=parsed.last("no_halt") is None,
+        repeat=repeat,
+        abort_at_end=parsed.last("abort") is not None,
+        uid_padding=parsed.last("uid_padding") is not None,
+        read_mode=read_mode,
+        rename=rename,
+    )
+    return SendOptions(
+        host=host,
+        port=port,
+        inputs=tuple(inputs),
+        calling_ae=parsed.str_value("calling_ae") or DEFAULT_CALLING_AE,
+        called_ae=parsed.str_value("called_ae") or DEFAULT_CALLED_AE,
+        proposal=parsed.str_value("proposal") or "uncompressed",
+        required_only=parsed.last("required_only") is not None,
+        combine=parsed.last("combine") is not None,
+        timeouts=timeouts,
+        max_pdu=max_pdu,
+        max_send_pdu=max_send_pdu,
+        policy=policy,
+        scan_dirs=scan_dirs,
+        pattern=pattern,
+        recurse=recurse,
+        log_level=log_level,
+        verbose_pc=verbose_pc,
+        report=parsed.str_value("report"),
+        arguments=parsed.arguments if parsed.last("arguments") is not None else None,
+    )
+
+
+def parse_send_args(
+    argv: Sequence[str],
+    prog: str = "dispatch send",
+    stderr: TextIO | None = None,
+) -> SendOptions:
+    """Parse ``dispatch send``'s arguments (without the program name).
+
+    Raises :class:`~dispatch.cli.cmdline.CliExit` (help, version, no arguments: code 0,
+    ``text`` for standard output) or :class:`~dispatch.cli.cmdline.CommandLineError`
+    (code 1, ``text`` is the one line for standard error). ``--arguments`` writes its
+    listing to ``stderr`` (default ``sys.stderr``) as soon as it is due.
+    """
+    spec = SEND_SPEC if prog == SEND_SPEC.prog else SEND_SPEC.extended(prog=prog)
+    return send_options_from(parse_command_line(argv, spec), stderr)
