@@ -16,7 +16,6 @@ decides (see :mod:`dispatch.sender`).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from typing import BinaryIO
 from dispatch.errors import (
     AssociationRejectedPermanent,
     AssociationRejectedTransient,
-    BadFile,
     ConnectionLost,
     DispatchError,
     NetworkTimeout,
@@ -40,9 +38,6 @@ from dispatch.settings import AssociationSettings
 _UNLIMITED_SEND_PDU = 131072
 """What we send at most when neither the peer nor the user sets a limit."""
 
-_INLINE_LIMIT = 65536
-"""Data sets up to this size are read and sent in one write with their command: for
-small files one syscall beats sendfile's header-then-body pair."""
 
 
 @dataclass(frozen=True)
@@ -191,22 +186,10 @@ class Association:
         wire, fragment = self._wire, self._fragment
         if data.chunks is None:
             assert data.fileobj is not None
-            fd = data.fileobj.fileno()
-            if data.length <= _INLINE_LIMIT:
-                body = os.pread(fd, data.length, data.offset)
-                if len(body) != data.length:
-                    raise BadFile(data.path, "file ended early (changed since it was read?)")
-                wire.send(head + self._fragments(context_id, body, last=True), what)
-                return
-            wire.send(head, what, more=True)
-            offset, remaining = data.offset, data.length
-            while remaining:
-                size = min(fragment, remaining)
-                remaining -= size
-                control = 0x00 if remaining else 0x02
-                wire.send(P.pdata_header(size, context_id, control), what, more=True)
-                wire.sendfile(fd, offset, size, data.path)
-                offset += size
+            wire.send_file_pdus(
+                head, data.fileobj.fileno(), data.offset, data.length, context_id, fragment,
+                data.path,
+            )
             return
         wire.send(head, what, more=True)
         pending = bytearray()

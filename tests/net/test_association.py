@@ -72,7 +72,14 @@ def test_negotiation_items_and_stores_reach_the_peer(scp: StorageScp, tmp_path: 
 
 
 @pytest.mark.parametrize(
-    ("peer_max", "send_cap", "limit"), [(4096, None, 4096), (0, 8192, 8192), (16384, 5000, 5000)]
+    ("peer_max", "send_cap", "limit"),
+    [
+        (4096, None, 4096),  # batched copies: small fragments
+        (0, 8192, 8192),
+        (16384, 5000, 5000),
+        (0, None, 131072),  # zero-copy: large fragments
+        (131072, None, 131072),
+    ],
 )
 def test_fragments_respect_peer_limit_and_max_send_pdu(
     scp: StorageScp, tmp_path: Path, peer_max: int, send_cap: int | None, limit: int

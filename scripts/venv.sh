@@ -1,0 +1,38 @@
+# Sourced by scripts/test and scripts/demo (from the repository root):
+# ensure_venv SPEC creates .venv if needed and installs the project as SPEC
+# (e.g. '.[test]'), quietly.
+
+find_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3 python3.13 python3.12 python3.11 python; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "error: Python 3.11 or newer is needed (set PYTHON=...)" >&2
+    return 1
+}
+
+ensure_venv() {
+    local spec=$1 python
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pip' 2>/dev/null; then
+        python=$(find_python)
+        echo "creating .venv with $python" >&2
+        if ! "$python" -m venv --clear .venv; then
+            # Debian's python3 ships venv without ensurepip: get it when we can.
+            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+                apt-get update -qq
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+                "$python" -m venv --clear .venv
+            else
+                echo "error: '$python -m venv' failed; install the venv module" >&2
+                return 1
+            fi
+        fi
+    fi
+    .venv/bin/python -m pip install --quiet -e "$spec"
+}

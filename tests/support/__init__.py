@@ -1,0 +1,1 @@
+"""Helpers behind the test fixtures: real DICOM peers and synthetic files."""
