@@ -44,6 +44,34 @@ def _strip_padding(uid: str, policy: SendPolicy) -> str:
     return uid[:-1] if policy.uid_padding and uid.endswith(" ") else uid
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A file read and matched to an accepted context, or the reason it cannot be sent."""
+
+    path: str
+    info: DicomFileInfo | None = None
+    context: AcceptedContext | None = None
+    reason: str = ""
+
+
+def prepare(
+    assoc: Association, path: str, policy: SendPolicy, info: DicomFileInfo | None = None
+) -> Prepared:
+    """Read ``path`` (unless ``info`` is given) and choose its presentation context.
+    Never raises for a bad file: the reason comes back in :attr:`Prepared.reason`."""
+    try:
+        if info is None:
+            info = read_info(path, policy.read_mode)
+        context = choose_context(
+            assoc.contexts_for(info.sop_class_uid), info.sop_class_uid, info.transfer_syntax
+        )
+    except BadFile as exc:
+        return Prepared(path, reason=exc.reason)
+    except NoPresentationContext as exc:
+        return Prepared(path, reason=str(exc))
+    return Prepared(path, info, context)
+
+
 def store_file(
     assoc: Association,
     path: str,
@@ -58,43 +86,59 @@ def store_file(
     as :class:`DispatchError` after the association has been aborted: the file was
     not confirmed, and the caller decides what it means.
     """
+    return send_prepared(assoc, prepare(assoc, path, policy, info), policy)
+
+
+def send_prepared(
+    assoc: Association,
+    prepared: Prepared,
+    policy: SendPolicy,
+    meanwhile: Callable[[], None] | None = None,
+) -> FileOutcome:
+    """:func:`store_file` for a file already prepared. ``meanwhile`` runs after the
+    data set has gone out and before the response is awaited: the peer's time to
+    store the file is then not lost to the sender's own work (reading the next file).
+    """
+    path, info, context = prepared.path, prepared.info, prepared.context
+    if info is None or context is None:
+        if meanwhile is not None:
+            meanwhile()
+        return FileOutcome(path, Outcome.NOT_SENT, reason=prepared.reason)
     started = time.monotonic()
-    try:
-        if info is None:
-            info = read_info(path, policy.read_mode)
-        context = choose_context(assoc.accepted, info.sop_class_uid, info.transfer_syntax)
-    except (BadFile, NoPresentationContext) as exc:
-        reason = exc.reason if isinstance(exc, BadFile) else str(exc)
-        return FileOutcome(path, Outcome.NOT_SENT, reason=reason)
     sop_class = _strip_padding(info.sop_class_uid, policy)
     sop_instance = _strip_padding(info.sop_instance_uid, policy)
     log.info("Sending file: %s", path)
     try:
         with open(path, "rb") as fileobj:
             data = _data_source(info, context, fileobj)
-            response = assoc.store(context, sop_class, sop_instance, data)
+            message_id = assoc.send_request(context, sop_class, sop_instance, data)
     except OSError as exc:
         # Opening failed: the file vanished or lost its permissions since it was read.
-        assoc.abort()
+        if meanwhile is not None:
+            meanwhile()
         reason = f"cannot open: {exc.strerror or exc}"
         return FileOutcome(path, Outcome.NOT_SENT, reason=reason, sop_instance_uid=sop_instance)
-    elapsed = time.monotonic() - started
+    if meanwhile is not None:
+        meanwhile()
+    response = assoc.receive_response(message_id)
     kind = st.category(response.status)
-    common = {
-        "status": response.status,
-        "sop_class_uid": sop_class,
-        "sop_instance_uid": sop_instance,
-        "transfer_syntax": context.transfer_syntax,
-        "seconds": elapsed,
-    }
     if kind is st.StatusCategory.FAILURE:
-        reason = st.meaning(response.status)
+        outcome, reason, sent = Outcome.FAILED, st.meaning(response.status), 0
         if response.error_comment:
             reason += f": {response.error_comment}"
-        return FileOutcome(path, Outcome.FAILED, reason=reason, **common)  # type: ignore[arg-type]
-    reason = "" if kind is st.StatusCategory.SUCCESS else st.meaning(response.status)
+    else:
+        outcome, sent = Outcome.STORED, info.dataset_length
+        reason = "" if kind is st.StatusCategory.SUCCESS else st.meaning(response.status)
     return FileOutcome(
-        path, Outcome.STORED, reason=reason, bytes=info.dataset_length, **common  # type: ignore[arg-type]
+        path,
+        outcome,
+        status=response.status,
+        reason=reason,
+        bytes=sent,
+        sop_class_uid=sop_class,
+        sop_instance_uid=sop_instance,
+        transfer_syntax=context.transfer_syntax,
+        seconds=time.monotonic() - started,
     )
 
 
@@ -171,9 +215,21 @@ def send_files(
         return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
     _log_contexts(settings, assoc)
     result = SendResult(EXIT_OK)
+    known = infos or {}
+    ahead: dict[int, Prepared] = {}
+
+    def read_ahead() -> None:
+        # Runs while the peer stores the current file (see send_prepared).
+        upcoming = pending.peek()
+        if upcoming is not None:
+            index, next_path = upcoming
+            ahead[index] = prepare(assoc, next_path, policy, known.get(next_path))
+
     for path in pending:
+        index = pending.position
+        current = ahead.pop(index, None) or prepare(assoc, path, policy, known.get(path))
         try:
-            outcome = store_file(assoc, path, policy, (infos or {}).get(path))
+            outcome = send_prepared(assoc, current, policy, read_ahead)
         except PeerAborted as exc:
             pending.done(FileOutcome(path, Outcome.FAILED, reason=str(exc)))
             log.error("Store Failed, file: %s: %s", path, exc)
@@ -232,6 +288,16 @@ class _Pending:
     def __iter__(self) -> Iterator[str]:
         while self._next < len(self._queue):
             yield self._queue[self._next]
+
+    @property
+    def position(self) -> int:
+        """Index of the entry being sent."""
+        return self._next
+
+    def peek(self) -> tuple[int, str] | None:
+        """The entry after the one being sent, if any."""
+        following = self._next + 1
+        return (following, self._queue[following]) if following < len(self._queue) else None
 
     def done(self, outcome: FileOutcome) -> None:
         self._next += 1

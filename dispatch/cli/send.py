@@ -100,13 +100,18 @@ def _send(opts: SendOptions) -> int:
         for item in skipped:
             logger.warning("%s: %s", item.reason, item.path)
             recorder(FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason))
-        logger.info("checking input files ...")
-        paths, fatal = check_inputs(paths, opts.policy, recorder)
-        if not fatal and not paths:
-            fatal = "no input files to be sent"
+        # As storescu: "no input files" judges the expanded arguments; files that the
+        # check below drops under -nh leave an association with nothing to send.
+        fatal = "" if paths else "no input files to be sent"
+        if not fatal:
+            logger.info("checking input files ...")
+            paths, fatal = check_inputs(paths, opts.policy, recorder)
         infos = None
         if not fatal and opts.required_only:
             paths, infos, fatal = read_all(paths, opts.policy, recorder)
+            if not fatal and not paths:
+                # storescu requests an association without contexts, which fails.
+                fatal = "Association Request Failed: missing presentation contexts"
         if fatal:
             logger.critical("%s", fatal)
             _not_sent(paths, opts, recorder, f"not attempted after: {fatal}")

@@ -93,6 +93,10 @@ class Association:
         self._wire = wire
         self.settings = settings
         self.accepted = accepted
+        self._by_class: dict[str, tuple[AcceptedContext, ...]] = {}
+        for context in accepted:
+            same = self._by_class.get(context.abstract_syntax, ())
+            self._by_class[context.abstract_syntax] = (*same, context)
         self.peer_max_pdu = negotiated.max_pdu
         self.peer_implementation_class_uid = negotiated.implementation_class_uid
         self.peer_implementation_version_name = negotiated.implementation_version_name
@@ -103,6 +107,7 @@ class Association:
         self.max_send_pdu = min(caps) if caps else _UNLIMITED_SEND_PDU
         self._fragment = self.max_send_pdu - P.PDV_OVERHEAD
         self._message_id = 0
+        self._pending_path = ""
         self._open = True
         self.setup_s = 0.0
         """Seconds from connect to A-ASSOCIATE-AC."""
@@ -151,6 +156,10 @@ class Association:
 
     # -- storing -----------------------------------------------------------------------
 
+    def contexts_for(self, sop_class_uid: str) -> tuple[AcceptedContext, ...]:
+        """The accepted contexts of one SOP class, in context id order."""
+        return self._by_class.get(sop_class_uid, ())
+
     @property
     def is_open(self) -> bool:
         return self._open
@@ -168,16 +177,37 @@ class Association:
         (timeout, reset, peer abort, protocol error, file that ends early); the
         association is aborted first.
         """
+        message_id = self.send_request(context, sop_class_uid, sop_instance_uid, data)
+        return self.receive_response(message_id)
+
+    def send_request(
+        self,
+        context: AcceptedContext,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        data: DataSource,
+    ) -> int:
+        """First half of :meth:`store`: send the request and its data set; return the
+        message id to pass to :meth:`receive_response`. The caller may do other work
+        (prepare the next file) while the peer stores this one."""
         if not self._open:
             raise ConnectionLost("association is no longer open")
         self._message_id = (self._message_id % 0xFFFF) + 1
         message_id = self._message_id
-        what = f"sending {data.path}"
         try:
             command = encode_c_store_rq(message_id, sop_class_uid, sop_instance_uid)
             head = P.pdata_header(len(command), context.context_id, 0x03) + command
-            self._send_dataset(head, context.context_id, data, what)
-            return self._receive_response(message_id, what)
+            self._send_dataset(head, context.context_id, data, f"sending {data.path}")
+        except DispatchError as exc:
+            self._abort_after(exc)
+            raise
+        self._pending_path = data.path
+        return message_id
+
+    def receive_response(self, message_id: int) -> StoreResponse:
+        """Second half of :meth:`store`: wait for the C-STORE-RSP to ``message_id``."""
+        try:
+            return self._receive_response(message_id, f"sending {self._pending_path}")
         except DispatchError as exc:
             self._abort_after(exc)
             raise

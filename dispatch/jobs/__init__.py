@@ -1,0 +1,46 @@
+"""Jobs of the distributed sender: scanning, job records, slots, and the chunk runner.
+
+This package knows nothing of Celery (the workers in the top-level ``workers`` package
+call :func:`run_chunk`; :mod:`dispatch.jobs.enqueue` sends tasks by name) and imports
+redis-py only inside :mod:`dispatch.jobs.redis_store` when a store is built.
+
+    model        FileRef, Chunk, JobSpec, JobState and their JSON form
+    scan         read inputs, group by study, cut into chunks
+    store        the JobStore contract, JobProgress, MemoryJobStore
+    redis_store  RedisJobStore
+    slots        leased association slots per destination, the heartbeat
+    backoff      backoff_s: exponential with full jitter
+    runner       run_chunk: one task's body; give_up
+    embedded     run_embedded: the chunks on threads of this process
+    enqueue      enqueue_job, wait_for_job, resend_reaped
+    config       JobsConfig, load_config
+"""
+
+from dispatch.jobs.backoff import backoff_s
+from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState, destination_of
+from dispatch.jobs.runner import ChunkResult, ChunkStatus, give_up, run_chunk
+from dispatch.jobs.scan import ScanResult, chunk, scan
+from dispatch.jobs.slots import MemorySlots, SlotPool
+from dispatch.jobs.store import JobProgress, JobStore, MemoryJobStore, UnknownJob
+
+__all__ = [
+    "Chunk",
+    "ChunkResult",
+    "ChunkStatus",
+    "FileRef",
+    "JobProgress",
+    "JobSpec",
+    "JobState",
+    "JobStore",
+    "MemoryJobStore",
+    "MemorySlots",
+    "ScanResult",
+    "SlotPool",
+    "UnknownJob",
+    "backoff_s",
+    "chunk",
+    "destination_of",
+    "give_up",
+    "run_chunk",
+    "scan",
+]

@@ -1,0 +1,265 @@
+"""The records of a distributed job: files, chunks, the job's spec, and their JSON form.
+
+Everything here is a frozen value that travels through Redis as JSON: the job's
+:class:`JobSpec` (association settings and send policy, never secrets such as TLS key
+passwords, which each worker takes from its own configuration), its :class:`Chunk`s
+(the unit of work of one task: files of one study, sent over one association) and the
+per-file :class:`~dispatch.outcome.FileOutcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from dispatch.outcome import FileOutcome, Outcome
+from dispatch.settings import (
+    AssociationSettings,
+    PresentationContext,
+    ReadMode,
+    SendPolicy,
+    Timeouts,
+)
+from dispatch.status import describe
+
+
+class JobState(StrEnum):
+    """Where a job is. ``queued`` and ``running`` are live; the others are final,
+    except that ``halted`` and ``cancelled`` are set at once while tasks still wind
+    down (``JobProgress.finished`` tells when the last chunk is done)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_FAILURES = "completed with failures"
+    HALTED = "halted"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+def final_state(
+    *, cancelled: bool, halted: bool, stored: int, failed: int, not_sent: int
+) -> JobState:
+    """The state a job ends in once every chunk is done.
+
+    Cancelled and halted win; otherwise ``completed`` when nothing failed, ``failed``
+    when nothing was stored at all, else ``completed with failures``. (The Redis store
+    repeats this rule in Lua.)
+    """
+    if cancelled:
+        return JobState.CANCELLED
+    if halted:
+        return JobState.HALTED
+    if failed + not_sent == 0:
+        return JobState.COMPLETED
+    if stored == 0:
+        return JobState.FAILED
+    return JobState.COMPLETED_WITH_FAILURES
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One input file as seen when the job was submitted: a changed size or
+    modification time at send time makes it a per-file failure."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "mtime_ns": self.mtime_ns}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileRef:
+        return cls(str(data["path"]), int(data["size"]), int(data["mtime_ns"]))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """At most ``--chunk`` files of one study: what one task sends over one association.
+
+    ``study_uid`` is the StudyInstanceUID, or the grouping key of a file without one
+    (see :mod:`dispatch.jobs.scan`).
+    """
+
+    chunk_id: str
+    study_uid: str
+    files: tuple[FileRef, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "study_uid": self.study_uid,
+            "files": [f.to_dict() for f in self.files],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        return cls(
+            str(data["chunk_id"]),
+            str(data["study_uid"]),
+            tuple(FileRef.from_dict(f) for f in data["files"]),
+        )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What every task of a job needs besides its chunk.
+
+    ``retries`` is how many times a chunk is tried again after a transient failure;
+    ``max_associations`` the limit of simultaneous associations to ``destination``
+    across all workers (the key of the destination's slots, see :func:`destination_of`);
+    ``queue`` the Celery queue its tasks go to (and are sent to again after a worker died).
+    """
+
+    job_id: str
+    name: str
+    settings: AssociationSettings
+    policy: SendPolicy
+    retries: int
+    max_associations: int
+    destination: str
+    queue: str = "dispatch"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "settings": settings_to_dict(self.settings),
+            "policy": policy_to_dict(self.policy),
+            "retries": self.retries,
+            "max_associations": self.max_associations,
+            "destination": self.destination,
+            "queue": self.queue,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(
+            job_id=str(data["job_id"]),
+            name=str(data["name"]),
+            settings=settings_from_dict(data["settings"]),
+            policy=policy_from_dict(data["policy"]),
+            retries=int(data["retries"]),
+            max_associations=int(data["max_associations"]),
+            destination=str(data["destination"]),
+            queue=str(data.get("queue", "dispatch")),
+        )
+
+
+def destination_of(settings: AssociationSettings) -> str:
+    """The key that names a destination for the association limit: ``AE@host:port``."""
+    return f"{settings.called_ae}@{settings.host}:{settings.port}"
+
+
+def settings_to_dict(settings: AssociationSettings) -> dict[str, Any]:
+    """JSON-ready form of :class:`AssociationSettings` (nested timeouts and contexts)."""
+    t = settings.timeouts
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "contexts": [
+            [c.context_id, c.abstract_syntax, list(c.transfer_syntaxes)] for c in settings.contexts
+        ],
+        "calling_ae": settings.calling_ae,
+        "called_ae": settings.called_ae,
+        "max_pdu": settings.max_pdu,
+        "max_send_pdu": settings.max_send_pdu,
+        "timeouts": {
+            "connect_s": t.connect_s,
+            "socket_s": t.socket_s,
+            "acse_s": t.acse_s,
+            "dimse_s": t.dimse_s,
+        },
+    }
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def settings_from_dict(data: dict[str, Any]) -> AssociationSettings:
+    """Inverse of :func:`settings_to_dict`."""
+    t = data["timeouts"]
+    return AssociationSettings(
+        host=str(data["host"]),
+        port=int(data["port"]),
+        contexts=tuple(
+            PresentationContext(int(cid), str(abstract), tuple(str(s) for s in syntaxes))
+            for cid, abstract, syntaxes in data["contexts"]
+        ),
+        calling_ae=str(data["calling_ae"]),
+        called_ae=str(data["called_ae"]),
+        max_pdu=int(data["max_pdu"]),
+        max_send_pdu=None if data["max_send_pdu"] is None else int(data["max_send_pdu"]),
+        timeouts=Timeouts(
+            connect_s=_opt_float(t["connect_s"]),
+            socket_s=_opt_float(t["socket_s"]),
+            acse_s=_opt_float(t["acse_s"]),
+            dimse_s=_opt_float(t["dimse_s"]),
+        ),
+    )
+
+
+def policy_to_dict(policy: SendPolicy) -> dict[str, Any]:
+    """JSON-ready form of :class:`SendPolicy`."""
+    return {
+        "halt": policy.halt,
+        "repeat": policy.repeat,
+        "abort_at_end": policy.abort_at_end,
+        "uid_padding": policy.uid_padding,
+        "read_mode": policy.read_mode.value,
+        "rename": policy.rename,
+    }
+
+
+def policy_from_dict(data: dict[str, Any]) -> SendPolicy:
+    """Inverse of :func:`policy_to_dict`."""
+    return SendPolicy(
+        halt=bool(data["halt"]),
+        repeat=int(data["repeat"]),
+        abort_at_end=bool(data["abort_at_end"]),
+        uid_padding=bool(data["uid_padding"]),
+        read_mode=ReadMode(data["read_mode"]),
+        rename=bool(data["rename"]),
+    )
+
+
+def failure_key(outcome: FileOutcome) -> str:
+    """The key under which a job counts an unsuccessful outcome ("" for a stored one):
+    the status described (``0xC000 (Error: cannot understand)``) or the reason."""
+    if outcome.outcome is Outcome.STORED:
+        return ""
+    if outcome.status is not None:
+        return describe(outcome.status)
+    if outcome.outcome is Outcome.NOT_SENT:
+        return f"not sent: {outcome.reason}"
+    return outcome.reason or "failed"
+
+
+def outcome_to_dict(outcome: FileOutcome) -> dict[str, Any]:
+    """The JSON form of a per-file outcome as a job stores it (``failure_key`` added)."""
+    data = outcome.to_json()
+    data["failure_key"] = failure_key(outcome)
+    return data
+
+
+def outcome_from_dict(data: dict[str, Any]) -> FileOutcome:
+    """Inverse of :func:`outcome_to_dict` (the status comes back as an int)."""
+    status = data.get("status")
+    return FileOutcome(
+        path=str(data["path"]),
+        outcome=Outcome(data["outcome"]),
+        status=None if status is None else int(str(status), 16),
+        reason=str(data.get("reason", "")),
+        bytes=int(data.get("bytes", 0)),
+        sop_class_uid=str(data.get("sop_class_uid", "")),
+        sop_instance_uid=str(data.get("sop_instance_uid", "")),
+        transfer_syntax=str(data.get("transfer_syntax", "")),
+        seconds=float(data.get("seconds", 0.0)),
+    )

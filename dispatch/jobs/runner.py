@@ -1,0 +1,293 @@
+"""The body of one task: send one chunk of a job over one association.
+
+:func:`run_chunk` is shared by the Celery task and the embedded mode. It is idempotent:
+a file the peer already confirmed for this job is never sent again, and a chunk another
+runner holds (or has finished) is left alone, so running it twice (a redelivered task,
+a chunk handed on after a worker died) is harmless.
+
+Outcomes, per file: STORED; FAILED (a failure status, or the exchange broke while the
+file was in flight); NOT_SENT (bad file, no presentation context, missing or changed
+since submission, the job halted or was cancelled, the association was refused
+permanently). Transient trouble (refused or reset connections, timeouts,
+rejected-transient, peer abort, statuses 0xA7xx) records nothing: the runner returns
+``RETRY`` with the files still to send, and its caller schedules the retry or, when the
+retries are spent, calls :func:`give_up`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dispatch.errors import DispatchError, TransientError
+from dispatch.jobs.model import Chunk, FileRef, JobSpec
+from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
+from dispatch.jobs.store import JobStore
+from dispatch.net import Association
+from dispatch.outcome import FileOutcome, Outcome
+from dispatch.sender import store_file
+from dispatch.status import describe, is_transient
+
+log = logging.getLogger("dispatch.jobs")
+
+ProgressSink = Callable[[FileOutcome], None]
+
+
+class ChunkStatus(StrEnum):
+    DONE = "done"
+    """Every file of the chunk has its outcome (or the chunk was done already)."""
+    RETRY = "retry"
+    """A transient failure: ``remaining`` must be tried again later."""
+    BUSY = "busy"
+    """Another runner holds the chunk; nothing was done."""
+    LOST = "lost"
+    """This runner lost its lease and stopped after its current file; the chunk will be
+    handed on."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """How one run of a chunk ended."""
+
+    status: ChunkStatus
+    chunk_id: str
+    recorded: int = 0
+    """Outcomes this run recorded."""
+    remaining: tuple[str, ...] = ()
+    """With RETRY: the paths still to send, in order."""
+    error: str = ""
+    """With RETRY: what went wrong."""
+    failed_path: str = ""
+    """With RETRY: the file in flight when it went wrong ("" when none was)."""
+    failed_status: int | None = None
+    """With RETRY after a 0xA7xx answer: that status."""
+    job_finished: bool = False
+    """This run finished the job's last chunk."""
+
+
+def default_holder() -> str:
+    """A name for a lease holder, unique per run: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def changed_since_submission(ref: FileRef) -> str:
+    """Why the file may not be sent as submitted ("" when it is unchanged)."""
+    try:
+        st = os.stat(ref.path)
+    except FileNotFoundError:
+        return "missing since submission"
+    except OSError as exc:
+        return f"cannot access: {exc.strerror or exc}"
+    if st.st_size != ref.size or st.st_mtime_ns != ref.mtime_ns:
+        return "changed since submission"
+    return ""
+
+
+def run_chunk(
+    spec: JobSpec,
+    chunk: Chunk,
+    store: JobStore,
+    slots: SlotPool,
+    *,
+    holder: str | None = None,
+    lease_s: float = 10.0,
+    slot_poll_cap_s: float = 2.0,
+    on_progress: ProgressSink | None = None,
+) -> ChunkResult:
+    """Send the chunk's unconfirmed files over one association and record each outcome.
+
+    Order of business: claim the chunk (``BUSY`` if another runner has it), skip it if
+    the job halted or was cancelled (its files recorded NOT_SENT), take a destination
+    slot (waiting, unless the job stops), open the association when the first file
+    needs it, send file by file checking halt/cancel in between, release everything and
+    mark the chunk done. Leases are renewed every ``lease_s / 3`` by a heartbeat thread.
+    """
+    holder = holder or default_holder()
+    job_id, chunk_id = spec.job_id, chunk.chunk_id
+    if store.chunk_done(job_id, chunk_id):
+        return ChunkResult(ChunkStatus.DONE, chunk_id)
+    if not store.claim_chunk(job_id, chunk_id, holder, lease_s):
+        return ChunkResult(ChunkStatus.BUSY, chunk_id)
+    beat = Heartbeat(
+        lease_s / 3, {"chunk": lambda: store.renew_chunk(job_id, chunk_id, holder, lease_s)}
+    ).start()
+    try:
+        run = _Run(spec, chunk, store, beat, on_progress)
+        if store.chunk_done(job_id, chunk_id):
+            return ChunkResult(ChunkStatus.DONE, chunk_id)
+        confirmed = store.confirmed(job_id, chunk_id)
+        todo = [f for f in chunk.files if f.path not in confirmed]
+        if not todo or run.stop_if_stopped(todo):
+            return run.finish()
+        got = wait_for_slot(
+            slots,
+            spec.destination,
+            spec.max_associations,
+            holder,
+            lease_s,
+            should_stop=lambda: beat.lost.is_set() or store.stopped(job_id) is not None,
+            poll_cap_s=slot_poll_cap_s,
+        )
+        if not got:
+            if beat.lost.is_set():
+                return ChunkResult(ChunkStatus.LOST, chunk_id, run.recorded)
+            run.stop_if_stopped(todo)
+            return run.finish()
+        beat.add("slot", lambda: slots.renew(spec.destination, holder, lease_s))
+        try:
+            return run.send(todo)
+        finally:
+            beat.remove("slot")
+            slots.release(spec.destination, holder)
+    finally:
+        beat.stop()
+        store.release_chunk(job_id, chunk_id, holder)
+
+
+class _Run:
+    """One run of one claimed chunk."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        chunk: Chunk,
+        store: JobStore,
+        beat: Heartbeat,
+        on_progress: ProgressSink | None,
+    ) -> None:
+        self.spec = spec
+        self.chunk = chunk
+        self.store = store
+        self.beat = beat
+        self.on_progress = on_progress
+        self.recorded = 0
+
+    def record(self, outcome: FileOutcome) -> None:
+        if self.store.record(self.spec.job_id, outcome):
+            self.recorded += 1
+            if self.on_progress is not None:
+                self.on_progress(outcome)
+
+    def halt_for(self, outcome: FileOutcome) -> None:
+        """With the halt policy, an unsuccessful outcome halts the whole job."""
+        if outcome.outcome is Outcome.STORED or not self.spec.policy.halt:
+            return
+        why = describe(outcome.status) if outcome.status is not None else outcome.reason
+        if self.store.halt(self.spec.job_id, outcome.path, why):
+            log.error("job %s halted: %s: %s", self.spec.job_id, outcome.path, why)
+
+    def stop_if_stopped(self, todo: Sequence[FileRef]) -> bool:
+        """If the job halted or was cancelled, record ``todo`` as NOT_SENT; True then."""
+        stopped = self.store.stopped(self.spec.job_id)
+        if stopped is None:
+            return False
+        for ref in todo:
+            self.record(FileOutcome(ref.path, Outcome.NOT_SENT, reason=f"job {stopped.value}"))
+        return True
+
+    def finish(self) -> ChunkResult:
+        last = self.store.finish_chunk(self.spec.job_id, self.chunk.chunk_id)
+        return ChunkResult(ChunkStatus.DONE, self.chunk.chunk_id, self.recorded, job_finished=last)
+
+    def retry(
+        self, todo: Sequence[FileRef], error: str, path: str = "", status: int | None = None
+    ) -> ChunkResult:
+        log.warning(
+            "chunk %s of job %s will be retried: %s", self.chunk.chunk_id, self.spec.job_id, error
+        )
+        return ChunkResult(
+            ChunkStatus.RETRY,
+            self.chunk.chunk_id,
+            self.recorded,
+            remaining=tuple(f.path for f in todo),
+            error=error,
+            failed_path=path,
+            failed_status=status,
+        )
+
+    def send(self, todo: list[FileRef]) -> ChunkResult:
+        spec, policy = self.spec, self.spec.policy
+        assoc: Association | None = None
+        try:
+            for index, ref in enumerate(todo):
+                if self.beat.lost.is_set():
+                    return ChunkResult(ChunkStatus.LOST, self.chunk.chunk_id, self.recorded)
+                if self.stop_if_stopped(todo[index:]):
+                    break
+                problem = changed_since_submission(ref)
+                if problem:
+                    outcome = FileOutcome(ref.path, Outcome.NOT_SENT, reason=problem)
+                    self.record(outcome)
+                    self.halt_for(outcome)
+                    continue
+                if assoc is None or not assoc.is_open:
+                    try:
+                        assoc = Association.open(spec.settings)
+                    except TransientError as exc:
+                        return self.retry(todo[index:], f"association failed: {exc}")
+                    except DispatchError as exc:
+                        self._refused(todo[index:], f"association failed: {exc}")
+                        break
+                try:
+                    outcome = store_file(assoc, ref.path, policy)
+                except TransientError as exc:
+                    return self.retry(todo[index:], str(exc), ref.path)
+                except DispatchError as exc:
+                    outcome = FileOutcome(ref.path, Outcome.FAILED, reason=str(exc))
+                if (
+                    outcome.outcome is Outcome.FAILED
+                    and outcome.status is not None
+                    and is_transient(outcome.status)
+                ):
+                    return self.retry(
+                        todo[index:], describe(outcome.status), ref.path, outcome.status
+                    )
+                self.record(outcome)
+                self.halt_for(outcome)
+        finally:
+            if assoc is not None and assoc.is_open:
+                _end(assoc, policy.abort_at_end)
+        return self.finish()
+
+    def _refused(self, todo: Sequence[FileRef], reason: str) -> None:
+        """The association was refused permanently: nothing of ``todo`` can be sent."""
+        for ref in todo:
+            self.record(FileOutcome(ref.path, Outcome.NOT_SENT, reason=reason))
+        if (
+            self.spec.policy.halt
+            and todo
+            and self.store.halt(self.spec.job_id, todo[0].path, reason)
+        ):
+            log.error("job %s halted: %s", self.spec.job_id, reason)
+
+
+def _end(assoc: Association, abort: bool) -> None:
+    try:
+        if abort:
+            assoc.abort()
+        else:
+            assoc.release()
+    except DispatchError as exc:
+        # Every file already has its answer; a failed release changes none of them.
+        log.warning("association release failed: %s", exc)
+
+
+def give_up(store: JobStore, spec: JobSpec, result: ChunkResult) -> bool:
+    """Record a chunk whose retries are spent: the file in flight FAILED, the others
+    NOT_SENT, all with the last error; with the halt policy the job halts. Marks the
+    chunk done and returns True when that finished the job."""
+    reason = f"retries exhausted: {result.error}"
+    for path in result.remaining:
+        if path == result.failed_path:
+            outcome = FileOutcome(path, Outcome.FAILED, status=result.failed_status, reason=reason)
+        else:
+            outcome = FileOutcome(path, Outcome.NOT_SENT, reason=reason)
+        store.record(spec.job_id, outcome)
+    if spec.policy.halt and result.remaining:
+        store.halt(spec.job_id, result.failed_path or result.remaining[0], reason)
+    return store.finish_chunk(spec.job_id, result.chunk_id)

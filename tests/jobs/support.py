@@ -1,0 +1,102 @@
+"""Helpers of the job tests: a real redis-server, and specs aimed at a test peer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dispatch.jobs.model import Chunk, JobSpec, destination_of
+from dispatch.jobs.scan import chunk, scan
+from dispatch.proposals import build_contexts
+from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
+from tests.support.programs import require_program
+from tests.support.storescp import free_port
+
+START_TIMEOUT_S = 10.0
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1, without persistence, in its own session."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.program = require_program("redis-server")
+        self.workdir = workdir
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> RedisServer:
+        import redis
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cmd = [str(self.program), "--port", str(self.port), "--bind", "127.0.0.1"]
+        cmd += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        client = redis.Redis.from_url(self.url())
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                # Nothing announces readiness across processes: poll, bounded.
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def make_spec(
+    host: str,
+    port: int,
+    *,
+    job_id: str,
+    halt: bool = True,
+    retries: int = 3,
+    max_associations: int = 2,
+    queue: str = "dispatch",
+) -> JobSpec:
+    settings = AssociationSettings(
+        host=host,
+        port=port,
+        contexts=build_contexts("uncompressed"),
+        timeouts=Timeouts(connect_s=5.0, socket_s=30.0, acse_s=10.0, dimse_s=30.0),
+    )
+    return JobSpec(
+        job_id=job_id,
+        name=f"test {job_id}",
+        settings=settings,
+        policy=SendPolicy(halt=halt),
+        retries=retries,
+        max_associations=max_associations,
+        destination=destination_of(settings),
+        queue=queue,
+    )
+
+
+def chunks_of(paths: Sequence[Path | str], max_files: int) -> list[Chunk]:
+    """Scan the paths (all must be good) and cut them into chunks."""
+    result = scan(str(p) for p in paths)
+    assert not result.problems, result.problems
+    return chunk(result.groups, max_files)

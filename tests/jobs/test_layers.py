@@ -1,0 +1,33 @@
+"""The layers point one way: dispatch never imports workers, celery or (eagerly) redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+import dispatch.jobs, dispatch.jobs.enqueue, dispatch.jobs.embedded, dispatch.jobs.redis_store
+import dispatch.sender
+bad = sorted(m for m in sys.modules if m.split('.')[0] in ('workers', 'celery', 'kombu', 'redis'))
+print(','.join(bad))
+"""
+
+
+def test_dispatch_jobs_imports_no_celery_redis_or_workers() -> None:
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_no_module_of_dispatch_names_workers() -> None:
+    from pathlib import Path
+
+    import dispatch
+
+    root = Path(dispatch.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "import workers" in path.read_text() or "from workers" in path.read_text()
+    ]
+    assert offenders == []

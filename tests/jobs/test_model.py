@@ -1,0 +1,38 @@
+"""JSON forms of the job records round-trip exactly."""
+
+from __future__ import annotations
+
+import json
+
+from dispatch.jobs.model import Chunk, FileRef, JobSpec, outcome_from_dict, outcome_to_dict
+from dispatch.outcome import FileOutcome, Outcome
+from dispatch.settings import (
+    AssociationSettings,
+    PresentationContext,
+    ReadMode,
+    SendPolicy,
+    Timeouts,
+)
+
+
+def test_spec_round_trips_through_json() -> None:
+    settings = AssociationSettings(
+        host="pacs.example",
+        port=11112,
+        contexts=(PresentationContext(1, "1.2.840.10008.5.1.4.1.1.2", ("1.2.840.10008.1.2.1",)),),
+        calling_ae="ME",
+        called_ae="PACS",
+        max_pdu=65536,
+        max_send_pdu=32768,
+        timeouts=Timeouts(connect_s=3.0, socket_s=None, acse_s=5.5, dimse_s=None),
+    )
+    policy = SendPolicy(halt=False, read_mode=ReadMode.FILE_ONLY, uid_padding=True)
+    spec = JobSpec("j1", "name", settings, policy, 4, 3, "PACS@pacs.example:11112", "q2")
+    assert JobSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_chunk_and_outcome_round_trip_through_json() -> None:
+    c = Chunk("c00001", "1.2.3", (FileRef("/x/1", 10, 123456789012345),))
+    assert Chunk.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    o = FileOutcome("/x/1", Outcome.FAILED, status=0xA700, reason="Refused", seconds=0.5)
+    assert outcome_from_dict(json.loads(json.dumps(outcome_to_dict(o)))) == o

@@ -1,0 +1,107 @@
+"""run_chunk and the embedded mode against a real Storage SCP (no broker)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from dispatch.jobs.embedded import run_embedded
+from dispatch.jobs.model import JobState
+from dispatch.jobs.runner import ChunkStatus, run_chunk
+from dispatch.jobs.slots import MemorySlots
+from dispatch.jobs.store import MemoryJobStore
+from dispatch.outcome import Outcome
+from tests.jobs.support import chunks_of, make_spec
+from tests.support.dicom_files import make_study
+from tests.support.scp import StorageScp
+from tests.support.storescp import free_port
+
+
+def test_embedded_job_sends_every_file_once(scp: StorageScp, tmp_path: Path) -> None:
+    studies = [make_study(tmp_path / f"s{n}", images=3) for n in range(3)]
+    files = [f for s in studies for f in s.files]
+    spec = make_spec(scp.host, scp.port, job_id="emb1", max_associations=2)
+    seen: list[Outcome] = []
+    final = run_embedded(
+        spec, chunks_of(files, 2), jobs=2, on_progress=lambda o: seen.append(o.outcome)
+    )
+    assert final.state is JobState.COMPLETED and final.is_finished
+    assert (final.stored, final.total_files, final.chunks_done) == (9, 9, 6)
+    counts = Counter(s.sop_instance_uid for s in scp.stores)
+    assert set(counts) == {uid for s in studies for uid in s.sop_instance_uids}
+    assert set(counts.values()) == {1}
+    assert seen == [Outcome.STORED] * 9
+    assert scp.max_concurrent <= 2
+
+
+def test_embedded_retries_0xA700_and_stores_the_file_once(scp: StorageScp, tmp_path: Path) -> None:
+    study = make_study(tmp_path / "s", images=3)
+    scp.respond(0xA700)
+    spec = make_spec(scp.host, scp.port, job_id="emb2")
+    final = run_embedded(spec, chunks_of(study.files, 10), retry_base_s=0.05, retry_cap_s=0.1)
+    assert final.state is JobState.COMPLETED and final.retries == 1
+    ok = Counter(s.sop_instance_uid for s in scp.stores if s.status == 0)
+    assert ok == Counter(study.sop_instance_uids)
+    assert [s.status for s in scp.stores].count(0xA700) == 1
+
+
+def test_embedded_gives_up_after_the_retries(tmp_path: Path) -> None:
+    study = make_study(tmp_path / "s", images=2)
+    spec = make_spec("127.0.0.1", free_port(), job_id="emb3", retries=1)
+    final = run_embedded(spec, chunks_of(study.files, 10), retry_base_s=0.01, retry_cap_s=0.02)
+    assert final.state is JobState.HALTED
+    assert final.not_sent == 2 and final.retries == 2
+    store_reasons = {key for key in final.failures}
+    assert all("retries exhausted: association failed" in key for key in store_reasons)
+
+
+def test_file_changed_since_submission_is_a_failure_that_halts(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=3)
+    chunks = chunks_of(study.files, 10)
+    with study.files[0].open("ab") as handle:
+        handle.write(b"\0\0")
+    os.utime(study.files[0])
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="r1", halt=True)
+    store.create_job(spec, chunks)
+    result = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert result.status is ChunkStatus.DONE and result.job_finished
+    report = {o.path: o for o in store.report("r1")}
+    assert report[str(study.files[0])].reason == "changed since submission"
+    assert {o.reason for p, o in report.items() if p != str(study.files[0])} == {"job halted"}
+    assert store.progress("r1").halted_path == str(study.files[0])
+    assert scp.stores == []
+
+
+def test_chunk_held_by_another_runner_is_left_alone(scp: StorageScp, tmp_path: Path) -> None:
+    study = make_study(tmp_path / "s", images=2)
+    chunks = chunks_of(study.files, 10)
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="r2")
+    store.create_job(spec, chunks)
+    assert store.claim_chunk("r2", chunks[0].chunk_id, "someone-else", 30)
+    result = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert result.status is ChunkStatus.BUSY
+    assert scp.stores == [] and store.progress("r2").done == 0
+
+
+def test_confirmed_files_are_not_sent_again(scp: StorageScp, tmp_path: Path) -> None:
+    study = make_study(tmp_path / "s", images=3)
+    chunks = chunks_of(study.files, 10)
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="r3")
+    store.create_job(spec, chunks)
+    scp.respond(0x0000, 0xA700)
+    first = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert first.status is ChunkStatus.RETRY
+    assert first.remaining == tuple(str(p) for p in study.files[1:])
+    assert first.failed_status == 0xA700
+    second = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert second.status is ChunkStatus.DONE and second.job_finished
+    sent = [s.sop_instance_uid for s in scp.stores]
+    uids = study.sop_instance_uids
+    assert sent == [uids[0], uids[1], uids[1], uids[2]]
+    assert store.progress("r3").state is JobState.COMPLETED

@@ -1,0 +1,59 @@
+"""Scanning inputs: grouping by study, chunking, and bad files reported (never dropped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dispatch.jobs.scan import NO_STUDY_PREFIX, chunk, scan
+from dispatch.outcome import Outcome
+from tests.support.dicom_files import make_file, make_study
+
+
+def test_files_grouped_by_study_and_bad_files_reported(tmp_path: Path) -> None:
+    one = make_study(tmp_path / "one", images=3)
+    two = make_study(tmp_path / "two", images=2)
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.txt"
+    text.write_text("not DICOM at all, just some words in a file")
+    missing = tmp_path / "missing.dcm"
+    paths = [*map(str, one.files), str(empty), *map(str, two.files), str(text), str(missing)]
+
+    result = scan(paths)
+
+    assert list(result.groups) == [one.study_uid, two.study_uid]
+    assert [f.path for f in result.groups[one.study_uid]] == [str(p) for p in one.files]
+    ref = result.groups[two.study_uid][0]
+    assert (ref.size, ref.mtime_ns) == (
+        two.files[0].stat().st_size,
+        two.files[0].stat().st_mtime_ns,
+    )
+    problems = {p.path: p for p in result.problems}
+    assert set(problems) == {str(empty), str(text), str(missing)}
+    assert all(p.outcome is Outcome.NOT_SENT and p.reason for p in problems.values())
+    assert "empty" in problems[str(empty)].reason
+    assert result.files == 5
+
+
+def test_file_without_study_uid_is_grouped_alone(tmp_path: Path) -> None:
+    import pydicom
+
+    path = make_file(tmp_path / "nostudy.dcm")
+    ds = pydicom.dcmread(path)
+    del ds.StudyInstanceUID
+    ds.save_as(path)
+    result = scan([str(path)])
+    assert list(result.groups) == [f"{NO_STUDY_PREFIX}{path}"]
+
+
+def test_chunks_hold_at_most_max_files_of_one_study(tmp_path: Path) -> None:
+    one = make_study(tmp_path / "one", images=5)
+    two = make_study(tmp_path / "two", images=2)
+    result = scan(str(p) for p in (*one.files, *two.files))
+    chunks = chunk(result.groups, 2)
+    assert [(c.chunk_id, c.study_uid, len(c.files)) for c in chunks] == [
+        ("c00001", one.study_uid, 2),
+        ("c00002", one.study_uid, 2),
+        ("c00003", one.study_uid, 1),
+        ("c00004", two.study_uid, 2),
+    ]

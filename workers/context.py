@@ -1,0 +1,49 @@
+"""What the tasks of one worker process share: settings, job store, slots, a client.
+
+Built on first use in each process (after the prefork pool forked it: a Redis
+connection must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from dispatch.jobs.config import JobsConfig
+from dispatch.jobs.enqueue import celery_client
+from dispatch.jobs.redis_store import RedisJobStore
+from dispatch.jobs.slots import RedisSlots
+from workers.app import DEFAULT_BROKER_URL, config
+
+
+@dataclass
+class WorkerContext:
+    config: JobsConfig
+    store: RedisJobStore
+    slots: RedisSlots
+    sender: Any
+    """A Celery client that sends tasks (used by the reaper)."""
+
+
+_contexts: dict[int, WorkerContext] = {}
+
+
+def context() -> WorkerContext:
+    """This process's context."""
+    pid = os.getpid()
+    found = _contexts.get(pid)
+    if found is None:
+        broker = config.broker_url or DEFAULT_BROKER_URL
+        store = RedisJobStore.from_url(
+            config.store_url or broker, prefix=config.key_prefix, ttl_s=config.job_ttl_s
+        )
+        found = WorkerContext(
+            config=config,
+            store=store,
+            slots=RedisSlots(store.client, prefix=config.key_prefix),
+            sender=celery_client(broker, config.visibility_timeout_s),
+        )
+        _contexts.clear()
+        _contexts[pid] = found
+    return found
