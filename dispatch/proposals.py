@@ -15,6 +15,7 @@ from dispatch.net import AcceptedContext
 from dispatch.settings import PresentationContext
 from dispatch.uids import (
     DEFAULT_STORAGE_CLASSES,
+    DEFLATED_LE,
     EXPLICIT_BE,
     EXPLICIT_LE,
     IMPLICIT_LE,
@@ -71,19 +72,27 @@ def build_contexts(
 
 
 def choose_context(
-    accepted: Sequence[AcceptedContext], sop_class: str, file_syntax: str
+    accepted: Sequence[AcceptedContext],
+    sop_class: str,
+    file_syntax: str,
+    prefer_deflated: bool = False,
 ) -> AcceptedContext:
     """The accepted context that will carry a file of ``sop_class`` in ``file_syntax``.
 
     Order of preference (as storescu): the file's own syntax; explicit VR little or
     big endian; implicit VR little endian; any context of the class. A context whose
     syntax differs from the file's is only usable when both are uncompressed (the data
-    set is then converted on the way out). Raises :class:`NoPresentationContext`.
+    set is then converted on the way out). With ``prefer_deflated`` (``-xd``) an
+    uncompressed file goes deflated when that was accepted, as storescu does.
+    Raises :class:`NoPresentationContext`.
     """
     candidates = [c for c in accepted if c.abstract_syntax == sop_class]
     if not candidates:
         raise NoPresentationContext(f"no presentation context for SOP class {sop_class}")
-    for wanted in (file_syntax, EXPLICIT_LE, EXPLICIT_BE, IMPLICIT_LE):
+    order: tuple[str, ...] = (file_syntax, EXPLICIT_LE, EXPLICIT_BE, IMPLICIT_LE)
+    if prefer_deflated and file_syntax in _CONVERTIBLE_SOURCES:
+        order = (DEFLATED_LE, *order)
+    for wanted in order:
         for context in candidates:
             if context.transfer_syntax == wanted and _convertible(file_syntax, wanted):
                 return context
@@ -95,8 +104,9 @@ def choose_context(
 
 
 def _convertible(source: str, target: str) -> bool:
-    return source == target or (source in _CONVERTIBLE_SOURCES and target in UNCOMPRESSED)
+    return source == target or (source in _CONVERTIBLE_SOURCES and target in _CONVERTIBLE_SOURCES)
 
 
-_CONVERTIBLE_SOURCES = UNCOMPRESSED | {"1.2.840.10008.1.2.1.99"}
-"""Deflated explicit VR little endian inflates to any uncompressed syntax."""
+_CONVERTIBLE_SOURCES = UNCOMPRESSED | {DEFLATED_LE}
+"""Deflated explicit VR little endian inflates to any uncompressed syntax, and any of
+those deflates."""

@@ -30,6 +30,7 @@ from dispatch.net import AcceptedContext, Association, DataSource
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import choose_context
 from dispatch.settings import AssociationSettings, SendPolicy
+from dispatch.uids import DEFLATED_LE, EXPLICIT_LE
 
 log = logging.getLogger("dispatch.send")
 
@@ -63,7 +64,10 @@ def prepare(
         if info is None:
             info = read_info(path, policy.read_mode)
         context = choose_context(
-            assoc.contexts_for(info.sop_class_uid), info.sop_class_uid, info.transfer_syntax
+            assoc.contexts_for(info.sop_class_uid),
+            info.sop_class_uid,
+            info.transfer_syntax,
+            policy.prefer_deflated,
         )
     except BadFile as exc:
         return Prepared(path, reason=exc.reason)
@@ -110,7 +114,7 @@ def send_prepared(
     log.info("Sending file: %s", path)
     try:
         with open(path, "rb") as fileobj:
-            data = _data_source(info, context, fileobj)
+            data = _data_source(info, context, fileobj, policy.deflate_level)
             message_id = assoc.send_request(context, sop_class, sop_instance, data)
     except OSError as exc:
         # Opening failed: the file vanished or lost its permissions since it was read.
@@ -142,23 +146,24 @@ def send_prepared(
     )
 
 
-def _data_source(info: DicomFileInfo, context: AcceptedContext, handle: BinaryIO) -> DataSource:
+def _data_source(
+    info: DicomFileInfo, context: AcceptedContext, handle: BinaryIO, deflate_level: int
+) -> DataSource:
     """The file's data set as it goes on the wire: the bytes on disk when the context
     has the file's own syntax (zero-copy), else converted while streaming."""
-    if context.transfer_syntax == info.transfer_syntax:
+    source, target = info.transfer_syntax, context.transfer_syntax
+    if target == source:
         return DataSource.file_range(info.path, handle, info.dataset_offset, info.dataset_length)
+    from dispatch.deflate import deflate
     from dispatch.transcode import convert_dataset
 
-    log.info(
-        "Converting transfer syntax: %s -> %s", info.transfer_syntax, context.transfer_syntax
-    )
+    log.info("Converting transfer syntax: %s -> %s", source, target)
+    plain_target = EXPLICIT_LE if target == DEFLATED_LE else target
     chunks = convert_dataset(
-        handle,
-        info.dataset_offset,
-        info.dataset_length,
-        info.transfer_syntax,
-        context.transfer_syntax,
+        handle, info.dataset_offset, info.dataset_length, source, plain_target
     )
+    if target == DEFLATED_LE:
+        chunks = deflate(chunks, deflate_level)
     return DataSource.stream(info.path, chunks)
 
 

@@ -82,3 +82,7 @@ class SendPolicy:
     read_mode: ReadMode = ReadMode.FILE
     rename: bool = False
     """Rename each processed file to NAME.done or NAME.bad (+rn)."""
+    prefer_deflated: bool = False
+    """Send uncompressed files deflated when that context was accepted (-xd)."""
+    deflate_level: int = 6
+    """zlib level for data sets deflated on the way out."""

@@ -20,7 +20,7 @@ _MEANINGS: dict[int, str] = {
     0x0110: "Processing failure",
     0x0111: "Duplicate SOP instance",
     0x0112: "No such SOP instance",
-    0x0116: "Attribute value out of range",
+    0x0116: "Warning: attribute value out of range",
     0x0117: "Invalid object instance",
     0x0118: "No such SOP class",
     0x0119: "Class-instance conflict",
@@ -38,11 +38,12 @@ _MEANINGS: dict[int, str] = {
 
 
 def category(status: int) -> StatusCategory:
-    """Return how a sender must count ``status``: 0x0000 success; 0x0001, 0x0107 and
-    0xBxxx warnings (stored); everything else a failure."""
+    """Return how a sender must count ``status``: 0x0000 success; 0x0001, 0x0107,
+    0x0116 and 0xBxxx warnings (stored, as DCMTK counts them); everything else a
+    failure."""
     if status == 0x0000:
         return StatusCategory.SUCCESS
-    if status in (0x0001, 0x0107) or status & 0xF000 == 0xB000:
+    if status in (0x0001, 0x0107, 0x0116) or status & 0xF000 == 0xB000:
         return StatusCategory.WARNING
     return StatusCategory.FAILURE
 

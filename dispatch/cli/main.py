@@ -6,6 +6,7 @@ Sub-commands import what they need only when they run, so that a one-file
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,14 @@ usage: dispatch COMMAND [options] ...
 
 commands:
   send      send DICOM files to a Storage SCP over one association (storescu's options)
+  submit    send them as a job: grouped by study, sent by workers (or in this process)
+  worker    run a worker of the distributed sender (Celery)
+  status    a job's state, counts, rate and failures
+  watch     follow a job's progress until it ends
+  jobs      recent jobs
+  report    every file's outcome in a job (--format jsonl|csv)
+  retry     send again only the files of a job that failed
+  cancel    stop a job
 
 Run 'dispatch COMMAND --help' for a command's options.
 """
@@ -25,7 +34,36 @@ def _send(argv: Sequence[str]) -> int:
     return run(argv)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"send": _send}
+def _submit(argv: Sequence[str]) -> int:
+    from dispatch.cli.submit import run
+
+    return run(argv)
+
+
+def _worker(argv: Sequence[str]) -> int:
+    # The workers package is started as a program of its own: dispatch never imports it.
+    os.execv(sys.executable, [sys.executable, "-m", "workers", *argv])
+    return 1  # pragma: no cover - execv does not return
+
+
+def _job_command(name: str) -> Callable[[Sequence[str]], int]:
+    def command(argv: Sequence[str]) -> int:
+        from dispatch.cli.jobs import run
+
+        return run(name, argv)
+
+    return command
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "send": _send,
+    "submit": _submit,
+    "worker": _worker,
+    **{
+        name: _job_command(name)
+        for name in ("status", "watch", "jobs", "report", "retry", "cancel")
+    },
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -619,6 +619,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
     max_pdu = parsed.int_value("max_pdu", DEFAULT_MAX_PDU, quiet=quiet) or DEFAULT_MAX_PDU
     max_send_pdu = parsed.int_value("max_send_pdu", quiet=quiet)
     repeat = parsed.int_value("repeat", 1, quiet=quiet) or 1
+    proposal = parsed.str_value("proposal") or "uncompressed"
 
     policy = SendPolicy(
         halt=parsed.last("no_halt") is None,
@@ -627,6 +628,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         uid_padding=parsed.last("uid_padding") is not None,
         read_mode=read_mode,
         rename=rename,
+        prefer_deflated=proposal == uids.DEFLATED_LE,
     )
     return SendOptions(
         host=host,
@@ -634,7 +636,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         inputs=tuple(inputs),
         calling_ae=parsed.str_value("calling_ae") or DEFAULT_CALLING_AE,
         called_ae=parsed.str_value("called_ae") or DEFAULT_CALLED_AE,
-        proposal=parsed.str_value("proposal") or "uncompressed",
+        proposal=proposal,
         required_only=parsed.last("required_only") is not None,
         combine=parsed.last("combine") is not None,
         timeouts=timeouts,

@@ -84,7 +84,6 @@ def _send(opts: SendOptions) -> int:
     import logging
 
     from dispatch.inputs import Problem, expand_inputs
-    from dispatch.proposals import build_contexts
     from dispatch.sender import check_inputs, read_all, send_files
 
     logger = logging.getLogger("dispatch.send")
@@ -117,16 +116,7 @@ def _send(opts: SendOptions) -> int:
             _not_sent(paths, opts, recorder, f"not attempted after: {fatal}")
             return 1
         classes = [infos[p].sop_class_uid for p in paths] if infos is not None else None
-        settings = AssociationSettings(
-            host=opts.host,
-            port=opts.port,
-            contexts=build_contexts(opts.proposal, classes, opts.combine),
-            calling_ae=opts.calling_ae,
-            called_ae=opts.called_ae,
-            max_pdu=opts.max_pdu,
-            max_send_pdu=opts.max_send_pdu,
-            timeouts=opts.timeouts,
-        )
+        settings = association_settings(opts, classes)
         logger.info("Requesting Association")
         result = send_files(settings, paths, opts.policy, recorder, infos)
         if result.exit_code and result.error:
@@ -138,6 +128,25 @@ def _send(opts: SendOptions) -> int:
         if opts.log_level != "fatal":
             for line in recorder.summary.lines():
                 print(line)
+
+
+def association_settings(
+    opts: SendOptions, sop_classes: Sequence[str] | None
+) -> AssociationSettings:
+    """The association settings a command line asks for; ``sop_classes`` are the input
+    files' classes when ``-R`` limits the proposal to them."""
+    from dispatch.proposals import build_contexts
+
+    return AssociationSettings(
+        host=opts.host,
+        port=opts.port,
+        contexts=build_contexts(opts.proposal, sop_classes, opts.combine),
+        calling_ae=opts.calling_ae,
+        called_ae=opts.called_ae,
+        max_pdu=opts.max_pdu,
+        max_send_pdu=opts.max_send_pdu,
+        timeouts=opts.timeouts,
+    )
 
 
 def _not_sent(paths: Sequence[str], opts: SendOptions, recorder: Recorder, reason: str) -> None:

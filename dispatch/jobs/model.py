@@ -9,7 +9,7 @@ per-file :class:`~dispatch.outcome.FileOutcome`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -207,27 +207,18 @@ def settings_from_dict(data: dict[str, Any]) -> AssociationSettings:
 
 
 def policy_to_dict(policy: SendPolicy) -> dict[str, Any]:
-    """JSON-ready form of :class:`SendPolicy`."""
-    return {
-        "halt": policy.halt,
-        "repeat": policy.repeat,
-        "abort_at_end": policy.abort_at_end,
-        "uid_padding": policy.uid_padding,
-        "read_mode": policy.read_mode.value,
-        "rename": policy.rename,
-    }
+    """JSON-ready form of :class:`SendPolicy` (every field; the read mode as text)."""
+    data = asdict(policy)
+    data["read_mode"] = policy.read_mode.value
+    return data
 
 
 def policy_from_dict(data: dict[str, Any]) -> SendPolicy:
-    """Inverse of :func:`policy_to_dict`."""
-    return SendPolicy(
-        halt=bool(data["halt"]),
-        repeat=int(data["repeat"]),
-        abort_at_end=bool(data["abort_at_end"]),
-        uid_padding=bool(data["uid_padding"]),
-        read_mode=ReadMode(data["read_mode"]),
-        rename=bool(data["rename"]),
-    )
+    """Inverse of :func:`policy_to_dict`; fields a newer sender added are ignored."""
+    known = {f.name for f in fields(SendPolicy)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["read_mode"] = ReadMode(values.get("read_mode", ReadMode.FILE.value))
+    return SendPolicy(**values)
 
 
 def failure_key(outcome: FileOutcome) -> str:

@@ -1,0 +1,220 @@
+"""The job commands: ``dispatch status|watch|jobs|report|retry|cancel``, and what
+``dispatch submit`` does once a job has ended (report, summary, exit code).
+
+They read the job records in Redis (the broker's, unless the settings name another),
+so they work from any host that reaches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from dispatch.errors import DispatchError, UsageError
+from dispatch.outcome import FileOutcome, Outcome
+
+if TYPE_CHECKING:
+    from dispatch.jobs.config import JobsConfig
+    from dispatch.jobs.store import JobProgress, JobStore
+
+_FIELDS = (
+    "path", "outcome", "status", "reason", "bytes", "sop_class_uid", "sop_instance_uid",
+    "transfer_syntax", "seconds",
+)  # fmt: skip
+
+
+def store_for(config: JobsConfig) -> JobStore:
+    """The Redis job store named by the settings; :class:`UsageError` without one."""
+    from dispatch.jobs.redis_store import RedisJobStore
+
+    if not config.broker_url and not config.store_url:
+        raise UsageError(
+            "no broker configured: give --broker URL or set DISPATCH_BROKER_URL"
+            " (jobs run without a broker are not recorded beyond their run)"
+        )
+    return RedisJobStore.from_url(
+        config.redis_url, prefix=config.key_prefix, ttl_s=config.job_ttl_s
+    )
+
+
+def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -> int:
+    """storescu's exit code for a whole job.
+
+    Completed: 0. Halted by a failure status: status >> 8; halted otherwise (bad file,
+    no presentation context, retries exhausted): 1. With ``--no-halt`` a job that ran to
+    its end with failures answered by the peer: 0, as storescu; any file left unsent
+    for network reasons: 1. Failed or cancelled: 1.
+    """
+    from dispatch.jobs.model import JobState
+    from dispatch.status import StatusCategory, category
+
+    if final.state is JobState.COMPLETED:
+        return 0
+    if final.state is JobState.HALTED:
+        for item in outcomes:
+            if (
+                item.path == final.halted_path
+                and item.status is not None
+                and category(item.status) is StatusCategory.FAILURE
+            ):
+                return item.status >> 8
+        return 1
+    if final.state is JobState.COMPLETED_WITH_FAILURES and not halt:
+        unsent = any(o.outcome is Outcome.NOT_SENT and o.status is None and
+                     o.reason.startswith("retries exhausted") for o in outcomes)  # fmt: skip
+        return 1 if unsent else 0
+    return 1
+
+
+def write_report(path: str, outcomes: Sequence[FileOutcome], fmt: str = "jsonl") -> None:
+    """Write every outcome to ``path`` ("-": standard output) as JSON lines or CSV."""
+    try:
+        # Closed below unless it is standard output.
+        handle = sys.stdout if path == "-" else open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
+    try:
+        if fmt == "csv":
+            writer = csv.DictWriter(handle, fieldnames=_FIELDS)
+            writer.writeheader()
+            for item in outcomes:
+                writer.writerow(item.to_json())
+        else:
+            for item in outcomes:
+                handle.write(json.dumps(item.to_json()) + "\n")
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+
+
+def finish_job(store: JobStore, final: JobProgress, report: str | None, *, quiet: bool) -> int:
+    """After a job ended: write the report, print the summary, return the exit code."""
+    from dispatch.cli.progress import summary_lines
+
+    outcomes = sorted(store.report(final.job_id), key=lambda o: o.path)
+    if report:
+        write_report(report, outcomes)
+    if not quiet:
+        for line in summary_lines(final):
+            print(line)
+    return exit_code(final, outcomes, store.spec(final.job_id).policy.halt)
+
+
+# -- the job commands ------------------------------------------------------------------
+
+
+def _parser(prog: str, help_text: str, job: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"dispatch {prog}", description=help_text)
+    if job:
+        parser.add_argument("job", help="the job id printed by dispatch submit")
+    parser.add_argument("--broker", help="Redis URL of the broker (default: the settings)")
+    parser.add_argument("--config", help="settings file (default: DISPATCH_CONFIG)")
+    return parser
+
+
+def _store(args: argparse.Namespace) -> JobStore:
+    from dispatch.jobs.config import load_config
+
+    return store_for(load_config(args.config, overrides={"broker_url": args.broker}))
+
+
+def _status(argv: Sequence[str]) -> int:
+    from dispatch.cli.progress import progress_line, summary_lines
+
+    args = _parser("status", "show a job's state, counts, rate and failures").parse_args(argv)
+    snapshot = _store(args).progress(args.job)
+    print(progress_line(snapshot))
+    for line in summary_lines(snapshot):
+        print(line)
+    return 0
+
+
+def _watch(argv: Sequence[str]) -> int:
+    from dispatch.cli.progress import ProgressDisplay, summary_lines
+    from dispatch.jobs.enqueue import wait_for_job
+
+    args = _parser("watch", "follow a job's progress until it ends").parse_args(argv)
+    store = _store(args)
+    display = ProgressDisplay(sys.stderr, sys.stderr.isatty())
+    final = wait_for_job(store, args.job, display)
+    display.close()
+    for line in summary_lines(final):
+        print(line)
+    return exit_code(final, list(store.report(args.job)), store.spec(args.job).policy.halt)
+
+
+def _jobs(argv: Sequence[str]) -> int:
+    parser = _parser("jobs", "list recent jobs, newest first", job=False)
+    parser.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    args = parser.parse_args(argv)
+    for p in _store(args).jobs(args.limit):
+        print(
+            f"{p.job_id}  {p.state.value:<24} {p.done}/{p.total_files} files"
+            f"  {p.failed + p.not_sent} failed  {p.destination}  {p.name}"
+        )
+    return 0
+
+
+def _report(argv: Sequence[str]) -> int:
+    parser = _parser("report", "every file's outcome in a job")
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    parser.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    store = _store(args)
+    store.progress(args.job)  # an unknown job is an error, not an empty report
+    write_report(args.output, sorted(store.report(args.job), key=lambda o: o.path), args.format)
+    return 0
+
+
+def _cancel(argv: Sequence[str]) -> int:
+    args = _parser("cancel", "stop a job: running tasks stop after their file").parse_args(argv)
+    if _store(args).cancel(args.job):
+        print(f"job {args.job} cancelled")
+        return 0
+    print(f"job {args.job} has already ended", file=sys.stderr)
+    return 1
+
+
+def _retry(argv: Sequence[str]) -> int:
+    from dispatch.jobs.config import load_config
+    from dispatch.jobs.enqueue import celery_client, send_chunks
+
+    args = _parser("retry", "send again only the files of a job that failed").parse_args(argv)
+    config = load_config(args.config, overrides={"broker_url": args.broker})
+    store = store_for(config)
+    chunk_ids = store.reopen(args.job)
+    if not chunk_ids:
+        print(f"job {args.job}: nothing to retry")
+        return 0
+    spec = store.spec(args.job)
+    send_chunks(celery_client(config.broker_url, config.visibility_timeout_s), spec, chunk_ids)
+    print(f"job {args.job}: {len(chunk_ids)} tasks sent again")
+    return 0
+
+
+COMMANDS = {
+    "status": _status,
+    "watch": _watch,
+    "jobs": _jobs,
+    "report": _report,
+    "retry": _retry,
+    "cancel": _cancel,
+}
+
+
+def run(command: str, argv: Sequence[str]) -> int:
+    """Run one job command; errors become one line on standard error and exit 1."""
+    from dispatch.jobs.store import UnknownJob
+
+    try:
+        return COMMANDS[command](argv)
+    except UnknownJob as exc:
+        print(f"dispatch {command}: unknown or expired job: {exc}", file=sys.stderr)
+        return 1
+    except DispatchError as exc:
+        print(f"dispatch {command}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,238 @@
+"""``dispatch submit``: storescu's options plus queue options; the files are grouped by
+study into chunks, and the chunks sent by Celery workers (with ``--broker``) or by the
+same code on ``--jobs`` threads in this process (no broker: the embedded mode).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dispatch.cli.cmdline import (
+    CliExit,
+    CommandLineError,
+    OptionSpec,
+    ParsedCommandLine,
+    ValueSpec,
+    parse_command_line,
+)
+from dispatch.cli.logs import configure
+from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
+from dispatch.errors import DispatchError, UsageError
+
+_Q = "queue options"
+
+
+def _queue_options() -> list[OptionSpec]:
+    def number(names: tuple[str, ...], dest: str, metavar: str, text: str) -> OptionSpec:
+        return OptionSpec(
+            names, dest, nargs=1, value=ValueSpec("uint", minimum=1), section=_Q,
+            metavar=metavar, help=text,
+        )  # fmt: skip
+
+    return [
+        OptionSpec(
+            ("--broker",), "broker", nargs=1, section=_Q, metavar="[u]rl: string",
+            help="Redis URL of the workers' broker (default: DISPATCH_BROKER_URL or the\n"
+            "settings file; none: run the job in this process)",
+        ),
+        OptionSpec(
+            ("--config",), "config", nargs=1, section=_Q, metavar="[f]ilename: string",
+            help="read settings from f (default: DISPATCH_CONFIG)",
+        ),
+        OptionSpec(
+            ("--job-name",), "job_name", nargs=1, section=_Q, metavar="[n]ame: string",
+            help="a name for the job (default: the first input)",
+        ),
+        number(("--chunk",), "chunk", "[n]umber: integer", "at most n files per task"),
+        number(
+            ("--max-associations",), "max_associations", "[n]umber: integer",
+            "at most n simultaneous associations to this peer",
+        ),
+        OptionSpec(
+            ("--retries",), "retries", nargs=1, value=ValueSpec("uint", minimum=0),
+            section=_Q, metavar="[n]umber: integer",
+            help="retry transient failures n times (default: settings file, 3)",
+        ),
+        number(
+            ("--jobs",), "jobs", "[n]umber: integer",
+            "parallel associations without a broker (default: 2)",
+        ),
+        OptionSpec(
+            ("--wait",), "wait", const=True, section=_Q,
+            help="show progress and wait for the job to end (default on a terminal)",
+        ),
+        OptionSpec(
+            ("--no-wait",), "wait", const=False, section=_Q,
+            help="print the job id and return at once",
+        ),
+    ]  # fmt: skip
+
+
+SUBMIT_SPEC = SEND_SPEC.extended(
+    prog="dispatch submit",
+    description="submit DICOM files to be sent by workers (C-STORE SCU)",
+    options=_queue_options(),
+    sections=[_Q],
+)
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """The options ``dispatch submit`` adds to storescu's."""
+
+    broker: str | None
+    config: str | None
+    job_name: str | None
+    chunk: int | None
+    max_associations: int | None
+    retries: int | None
+    jobs: int
+    wait: bool
+
+
+def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
+    """Parse ``dispatch submit``'s arguments; raises like :func:`parse_send_args`."""
+    parsed: ParsedCommandLine = parse_command_line(argv, SUBMIT_SPEC)
+    send = send_options_from(parsed)
+    wait = parsed.value("wait")
+    queue = QueueOptions(
+        broker=parsed.str_value("broker"),
+        config=parsed.str_value("config"),
+        job_name=parsed.str_value("job_name"),
+        chunk=parsed.int_value("chunk"),
+        max_associations=parsed.int_value("max_associations"),
+        retries=parsed.int_value("retries"),
+        jobs=parsed.int_value("jobs", 2) or 2,
+        wait=sys.stdout.isatty() if wait is None else bool(wait),
+    )
+    return send, queue
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run ``dispatch submit``; return the job's exit code (storescu's rules)."""
+    try:
+        send, queue = parse_submit_args(argv)
+    except CommandLineError as exc:
+        if not exc.quiet:
+            print(exc.text, file=sys.stderr)
+        return exc.code
+    except CliExit as exc:
+        stream = sys.stdout if exc.stream == "stdout" else sys.stderr
+        stream.write(exc.text if exc.text.endswith("\n") else exc.text + "\n")
+        return exc.code
+    log = configure(send.log_level)
+    try:
+        return _submit(send, queue)
+    except DispatchError as exc:
+        log.critical("%s", exc)
+        return 1
+
+
+def _submit(send: SendOptions, queue: QueueOptions) -> int:
+    import logging
+
+    from dispatch.cli.jobs import finish_job, store_for
+    from dispatch.cli.progress import ProgressDisplay
+    from dispatch.cli.send import association_settings
+    from dispatch.inputs import expand_inputs
+    from dispatch.jobs.config import load_config
+    from dispatch.jobs.enqueue import new_job_id
+    from dispatch.jobs.model import JobSpec, destination_of
+    from dispatch.jobs.scan import chunk, scan
+    from dispatch.outcome import FileOutcome, Outcome
+
+    log = logging.getLogger("dispatch.submit")
+    overrides = {
+        "broker_url": queue.broker,
+        "retries": queue.retries,
+        "chunk_files": queue.chunk,
+        "max_associations": queue.max_associations,
+    }
+    config = load_config(queue.config, overrides=overrides)
+    if send.policy.repeat != 1 or send.policy.rename:
+        raise UsageError("--repeat and --rename are not available with dispatch submit")
+
+    problems: list[FileOutcome] = []
+    paths: list[str] = []
+    for item in expand_inputs(send.inputs, send.scan_dirs, send.pattern, send.recurse):
+        if item.ok:
+            paths.append(item.path)
+        else:
+            problems.append(FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason))
+    log.info("scanning %d files ...", len(paths))
+    scanned = scan(paths, send.policy.read_mode)
+    problems += scanned.problems
+    for problem in problems:
+        log.error("not sent: %s: %s", problem.path, problem.reason)
+    if problems and send.policy.halt:
+        log.critical(
+            "%d input files cannot be sent; nothing submitted (use --no-halt to send the rest)",
+            len(problems),
+        )
+        return 1
+    if not scanned.groups:
+        log.critical("no input files to be sent")
+        return 1
+
+    settings = association_settings(send, scanned.sop_classes if send.required_only else None)
+    spec = JobSpec(
+        job_id=new_job_id(),
+        name=queue.job_name or send.inputs[0],
+        settings=settings,
+        policy=send.policy,
+        retries=config.retries,
+        max_associations=config.max_associations,
+        destination=destination_of(settings),
+        queue=config.queue,
+    )
+    chunks = chunk(scanned.groups, config.chunk_files)
+    files = sum(len(c.files) for c in chunks)
+    interactive = sys.stderr.isatty() and send.log_level != "fatal"
+    display = ProgressDisplay(sys.stderr, interactive)
+
+    if not config.broker_url:
+        from dispatch.jobs.embedded import run_embedded
+        from dispatch.jobs.store import MemoryJobStore
+
+        memory = MemoryJobStore()
+
+        def on_file(_outcome: FileOutcome) -> None:
+            if display.due():
+                display(memory.progress(spec.job_id))
+
+        log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, files,
+                 len(chunks), queue.jobs)  # fmt: skip
+        final = run_embedded(
+            spec,
+            chunks,
+            store=memory,
+            jobs=queue.jobs,
+            problems=problems,
+            on_progress=on_file if send.log_level != "fatal" else None,
+            retry_base_s=config.retry_base_s,
+            retry_cap_s=config.retry_cap_s,
+            lease_s=config.lease_s,
+        )
+        display.close()
+        return finish_job(memory, final, send.report, quiet=send.log_level == "fatal")
+
+    from dispatch.jobs.enqueue import celery_client, enqueue_job, resend_reaped, wait_for_job
+
+    store = store_for(config)
+    app = celery_client(config.broker_url, config.visibility_timeout_s)
+    enqueue_job(config.broker_url, spec, chunks, store=store, problems=problems, app=app)
+    print(spec.job_id)
+    sys.stdout.flush()
+    log.info("job %s: %d files in %d tasks", spec.job_id, files, len(chunks))
+    if not queue.wait:
+        return 0
+    final = wait_for_job(
+        store,
+        spec.job_id,
+        display if send.log_level != "fatal" else None,
+        reaper=lambda: resend_reaped(store, app),
+    )
+    display.close()
+    return finish_job(store, final, send.report, quiet=send.log_level == "fatal")
