@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dispatch.errors import DispatchError, UsageError
-from dispatch.outcome import FileOutcome, Outcome
+from dispatch.outcome import FileOutcome
 
 if TYPE_CHECKING:
     from dispatch.jobs.config import JobsConfig
@@ -46,8 +46,9 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
 
     Completed: 0. Halted by a failure status: status >> 8; halted otherwise (bad file,
     no presentation context, retries exhausted): 1. With ``--no-halt`` a job that ran to
-    its end with failures answered by the peer: 0, as storescu; any file left unsent
-    for network reasons: 1. Failed or cancelled: 1.
+    its end (even with nothing stored) with failures answered by the peer or files
+    skipped as unusable: 0, as storescu; any file left unsent for network reasons
+    (retries spent, association refused): 1. Cancelled, or failed with halt: 1.
     """
     from dispatch.jobs.model import JobState
     from dispatch.status import StatusCategory, category
@@ -63,11 +64,24 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
             ):
                 return item.status >> 8
         return 1
-    if final.state is JobState.COMPLETED_WITH_FAILURES and not halt:
-        unsent = any(o.outcome is Outcome.NOT_SENT and o.status is None and
-                     o.reason.startswith("retries exhausted") for o in outcomes)  # fmt: skip
-        return 1 if unsent else 0
+    if final.state in (JobState.COMPLETED_WITH_FAILURES, JobState.FAILED) and not halt:
+        unreached = any(o.status is None and o.reason.startswith(_NETWORK_REASONS)
+                        for o in outcomes)  # fmt: skip
+        return 1 if unreached else 0
     return 1
+
+
+_NETWORK_REASONS = ("retries exhausted", "association failed")
+"""Reasons of outcomes whose file never reached the peer for network reasons (retries
+spent, association refused): storescu exits 1 for those even with ``--no-halt``."""
+
+
+def broker_error(exc: BaseException) -> str | None:
+    """One line for a failure to reach Redis or the broker (redis-py or kombu raised
+    it); None for any other exception (a bug: let it show)."""
+    if type(exc).__module__.split(".")[0] not in ("redis", "kombu"):
+        return None
+    return f"cannot reach the broker: {exc}"
 
 
 def write_report(path: str, outcomes: Sequence[FileOutcome], fmt: str = "jsonl") -> None:
@@ -172,7 +186,9 @@ def _report(argv: Sequence[str]) -> int:
 
 def _cancel(argv: Sequence[str]) -> int:
     args = _parser("cancel", "stop a job: running tasks stop after their file").parse_args(argv)
-    if _store(args).cancel(args.job):
+    store = _store(args)
+    store.progress(args.job)  # an unknown job is not one that "has already ended"
+    if store.cancel(args.job):
         print(f"job {args.job} cancelled")
         return 0
     print(f"job {args.job} has already ended", file=sys.stderr)
@@ -186,6 +202,8 @@ def _retry(argv: Sequence[str]) -> int:
     args = _parser("retry", "send again only the files of a job that failed").parse_args(argv)
     config = load_config(args.config, overrides={"broker_url": args.broker})
     store = store_for(config)
+    if not config.broker_url:
+        raise UsageError("no broker configured: give --broker URL or set DISPATCH_BROKER_URL")
     chunk_ids = store.reopen(args.job)
     if not chunk_ids:
         print(f"job {args.job}: nothing to retry")
@@ -217,4 +235,10 @@ def run(command: str, argv: Sequence[str]) -> int:
         return 1
     except DispatchError as exc:
         print(f"dispatch {command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        text = broker_error(exc)
+        if text is None:
+            raise
+        print(f"dispatch {command}: {text}", file=sys.stderr)
         return 1

@@ -128,6 +128,14 @@ def run(argv: Sequence[str]) -> int:
     except DispatchError as exc:
         log.critical("%s", exc)
         return 1
+    except Exception as exc:
+        from dispatch.cli.jobs import broker_error
+
+        text = broker_error(exc)
+        if text is None:
+            raise
+        log.critical("%s", text)
+        return 1
 
 
 def _submit(send: SendOptions, queue: QueueOptions) -> int:
@@ -153,6 +161,11 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
     config = load_config(queue.config, overrides=overrides)
     if send.policy.repeat != 1 or send.policy.rename:
         raise UsageError("--repeat and --rename are not available with dispatch submit")
+    if config.broker_url and not queue.wait and send.report:
+        # Only a waiting submit writes the report: without --wait it would silently not be.
+        raise UsageError(
+            "--report needs --wait with a broker (or run 'dispatch report JOB' once it ended)"
+        )
 
     problems: list[FileOutcome] = []
     paths: list[str] = []
@@ -183,7 +196,12 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         settings=settings,
         policy=send.policy,
         retries=config.retries,
-        max_associations=config.max_associations,
+        # In this process --jobs is the number of associations, unless a limit is given.
+        max_associations=(
+            config.max_associations
+            if config.broker_url or queue.max_associations is not None
+            else queue.jobs
+        ),
         destination=destination_of(settings),
         queue=config.queue,
     )
@@ -197,6 +215,12 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         from dispatch.jobs.store import MemoryJobStore
 
         memory = MemoryJobStore()
+        if queue.jobs > spec.max_associations:
+            log.warning(
+                "--jobs %d: at most %d associations to this peer at once (--max-associations)",
+                queue.jobs,
+                spec.max_associations,
+            )
 
         def on_file(_outcome: FileOutcome) -> None:
             if display.due():

@@ -38,7 +38,7 @@ from dispatch.jobs.model import (
     outcome_from_dict,
     outcome_to_dict,
 )
-from dispatch.jobs.store import JobProgress, UnknownJob
+from dispatch.jobs.store import JobNotFinished, JobProgress, UnknownJob
 from dispatch.outcome import FileOutcome, Outcome
 
 _PARTS = ("meta", "chunks", "outcomes", "stored", "failures", "done", "attempts")
@@ -175,6 +175,49 @@ return 1
 """
 )
 
+# KEYS: meta chunks outcomes stored failures done attempts ; ARGV: now s, ttl ms
+# Returns {'unknown'}, {'running'} or {'ok', chunk ids reopened...}.
+_REOPEN = (
+    _NOW
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
+if tonumber(redis.call('HGET', KEYS[1], 'finished') or '0') == 0 then return {'running'} end
+local out = {'ok'}
+for _, cid in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'order') or '[]')) do
+  local raw = redis.call('HGET', KEYS[2], cid)
+  if raw then
+    local reopened = false
+    for _, f in ipairs(cjson.decode(raw)['files']) do
+      local path = f['path']
+      if redis.call('SISMEMBER', KEYS[4], path) == 0 then
+        reopened = true
+        local prev = redis.call('HGET', KEYS[3], path)
+        if prev then
+          local p = cjson.decode(prev)
+          redis.call('HINCRBY', KEYS[1], p['outcome'], -1)
+          if type(p['failure_key']) == 'string' and p['failure_key'] ~= '' then
+            redis.call('HINCRBY', KEYS[5], p['failure_key'], -1)
+          end
+          redis.call('HDEL', KEYS[3], path)
+        end
+      end
+    end
+    if reopened then
+      redis.call('SREM', KEYS[6], cid)
+      redis.call('HDEL', KEYS[7], cid)
+      table.insert(out, cid)
+    end
+  end
+end
+if #out > 1 then
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'finished', 0, 'halted', '0',
+             'halted_path', '', 'halt_reason', '', 'cancelled', '0', 'updated', ARGV[1])
+  touch(tonumber(ARGV[2]))
+end
+return out
+"""
+)
+
 # KEYS: leases ; ARGV: prefix, now ms ('' = server clock), limit
 _REAP = (
     _NOW
@@ -219,6 +262,7 @@ class RedisJobStore:
         self._defer = client.register_script(_DEFER)
         self._finish = client.register_script(_FINISH)
         self._reap = client.register_script(_REAP)
+        self._reopen = client.register_script(_REOPEN)
 
     @classmethod
     def from_url(
@@ -417,6 +461,15 @@ class RedisJobStore:
             job_id, _, chunk_id = str(member).partition(" ")
             pairs.append((job_id, chunk_id))
         return pairs
+
+    def reopen(self, job_id: str) -> list[str]:
+        result = self._reopen(keys=self._keys(job_id), args=[time.time(), self.ttl_ms])
+        status, *chunk_ids = (str(item) for item in result)
+        if status == "unknown":
+            raise UnknownJob(f"no such job: {job_id}")
+        if status == "running":
+            raise JobNotFinished(f"job {job_id} has not finished yet")
+        return chunk_ids
 
     # -- reading ---------------------------------------------------------------------
 

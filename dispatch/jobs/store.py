@@ -15,6 +15,10 @@ Contract highlights:
 - :meth:`JobStore.claim_chunk` succeeds for one holder at a time until its lease runs
   out; the lease is kept alive by :meth:`JobStore.renew_chunk`. A chunk whose lease ran
   out without :meth:`JobStore.finish_chunk` is handed out by :meth:`JobStore.reap`.
+- :meth:`JobStore.reopen` (``dispatch retry``) takes a finished job back to
+  ``queued``: the chunks that hold unsuccessful files are no longer done, those files'
+  outcomes are forgotten (uncounted) until new ones arrive; STORED files and the files
+  found unusable at submission (they belong to no chunk) keep their outcomes.
 - Leases and times are wall-clock seconds (``time.time``), so that hosts agree.
 """
 
@@ -42,6 +46,10 @@ Clock = Callable[[], float]
 
 class UnknownJob(DispatchError):
     """No such job (never created, or its records expired)."""
+
+
+class JobNotFinished(DispatchError):
+    """The job still has chunks to run (it cannot be reopened yet)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,20 @@ class JobStore(Protocol):
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """The (job, chunk) pairs whose lease ran out before they were finished, each
         handed out once (to be enqueued again)."""
+
+    def reopen(self, job_id: str) -> list[str]:
+        """Make a finished job send again its files that were not stored; return the
+        ids of the chunks to enqueue again, in submission order ([] and nothing
+        changed when every file of every chunk was stored).
+
+        Atomically: each chunk file whose outcome is FAILED or NOT_SENT (or missing)
+        has that outcome removed and uncounted; those chunks are no longer done and
+        their retry counts restart; the job's halt and cancel flags, halt reason and
+        finished time are cleared and its state is ``queued`` again. STORED files are
+        untouched (the runner skips them) and so are the files found unusable when the
+        job was submitted: they belong to no chunk and would fail again. Raises
+        :class:`UnknownJob`, or :class:`JobNotFinished` while the job still runs.
+        """
 
     def progress(self, job_id: str) -> JobProgress:
         """A snapshot of the job; raises :class:`UnknownJob`."""
@@ -404,6 +426,34 @@ class MemoryJobStore:
                 if job is not None and key[1] not in job.done:
                     found.append(key)
         return found
+
+    def reopen(self, job_id: str) -> list[str]:
+        with self._lock:
+            job = self._job(job_id)
+            if not job.finished:
+                raise JobNotFinished(f"job {job_id} has not finished yet")
+            reopened: list[str] = []
+            for chunk_id, chunk in job.chunks.items():
+                unstored = [f.path for f in chunk.files if f.path not in job.stored_paths]
+                if not unstored:
+                    continue
+                for path in unstored:
+                    previous = job.outcomes.pop(path, None)
+                    if previous is not None:
+                        job.counts[previous.outcome.value] -= 1
+                        key = failure_key(previous)
+                        if key:
+                            job.failures[key] -= 1
+                job.done.discard(chunk_id)
+                job.attempts.pop(chunk_id, None)
+                reopened.append(chunk_id)
+            if reopened:
+                job.state = JobState.QUEUED
+                job.cancelled = job.halted = False
+                job.halted_path = job.halt_reason = ""
+                job.finished = 0.0
+                job.updated = self._clock()
+            return reopened
 
     def progress(self, job_id: str) -> JobProgress:
         with self._lock:

@@ -6,6 +6,7 @@
   returns once it is ready; every worker it started is stopped at teardown.
 - ``workers``: two such workers shared by the whole session.
 - ``job_store``: a RedisJobStore on ``redis_url``.
+- ``run_cli(*args)``: ``dispatch *args`` in this process, its output captured.
 
 Workers get short leases and backoff (through the environment, as in production) so
 that recovery and retries happen within seconds.
@@ -14,12 +15,14 @@ that recovery and retries happen within seconds.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -151,3 +154,29 @@ def workers(
     yield pair
     for worker in started:
         worker.stop()
+
+
+# -- the dispatch command line in this process (tests of `dispatch submit` and the job
+# commands) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One ``dispatch`` run in this process: its exit code and captured output."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path | int) -> CliRun:
+    """Run ``dispatch *args`` through :func:`dispatch.cli.main.main` in this process,
+    standard output and error captured; fail the test on a traceback."""
+    from dispatch.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    run = CliRun(code, out.getvalue(), err.getvalue())
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
