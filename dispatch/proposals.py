@@ -96,6 +96,10 @@ def choose_context(
         for context in candidates:
             if context.transfer_syntax == wanted and _convertible(file_syntax, wanted):
                 return context
+    # storescu's last resort: any accepted context of the class it can convert to.
+    for context in candidates:
+        if _convertible(file_syntax, context.transfer_syntax):
+            return context
     offered = ", ".join(sorted({c.transfer_syntax for c in candidates}))
     raise NoPresentationContext(
         f"no presentation context for transfer syntax {file_syntax} of SOP class"

@@ -7,7 +7,7 @@ Times are seconds; ``None`` means "no limit".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 DEFAULT_CALLING_AE = "STORESCU"
 DEFAULT_CALLED_AE = "ANY-SCP"
@@ -41,6 +41,28 @@ class PresentationContext:
 
 
 @dataclass(frozen=True)
+class RoleSelection:
+    """An SCP/SCU role selection item proposed for one SOP class (PS3.7 D.3.3.4).
+
+    ``scu`` / ``scp``: whether we propose to act in that role for the class; a profile's
+    ``SCU`` is (True, False), ``SCP`` (False, True), ``BOTH`` (True, True).
+    """
+
+    sop_class: str
+    scu: bool
+    scp: bool
+
+
+@dataclass(frozen=True)
+class ExtendedNegotiation:
+    """An SOP class extended negotiation item (PS3.7 D.3.3.5): opaque service class
+    application information for one SOP class, at most 1024 bytes."""
+
+    sop_class: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class AssociationSettings:
     """Everything needed to open one association to one peer."""
 
@@ -54,6 +76,98 @@ class AssociationSettings:
     max_send_pdu: int | None = None
     """Cap on the PDUs we send (--max-send-pdu); the peer's own limit applies too."""
     timeouts: Timeouts = field(default_factory=Timeouts)
+    roles: tuple[RoleSelection, ...] = ()
+    """SCP/SCU role selection items of the A-ASSOCIATE-RQ (from a profile, -xf)."""
+    extended: tuple[ExtendedNegotiation, ...] = ()
+    """SOP class extended negotiation items of the A-ASSOCIATE-RQ (from a profile, -xf)."""
+    tls: TlsSettings | None = None
+    """TLS on the connection (+tls, +tla); None is plain TCP."""
+    identity: UserIdentity | None = None
+    """User identity negotiation (-usr, -kt, --saml, --jwt); None proposes none."""
+
+
+class PeerVerification(StrEnum):
+    """How the peer's certificate is checked (-rc, -vc, -ic)."""
+
+    REQUIRE = "require"
+    """Verify it against the trusted CAs; fail without one (the default)."""
+    VERIFY = "verify"
+    """Verify it if present. A server always presents one (the cipher suites allowed
+    here all authenticate the server), so for a client this is the same as REQUIRE."""
+    IGNORE = "ignore"
+    """Take any certificate, or none."""
+
+
+class CrlCheck(StrEnum):
+    """Certificate revocation checking (+crv, +cra; +crl implies leaf)."""
+
+    NONE = "none"
+    LEAF = "leaf"
+    CHAIN = "chain"
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """TLS for an association, as storescu's TLS options describe it.
+
+    Files are paths on the host that opens the association (a worker's own, for
+    ``dispatch submit``). ``key_password`` is a secret: it never appears in ``repr``,
+    logs or job records; ``None`` means "not given" (see ``prompt_password``).
+    """
+
+    key_file: str | None = None
+    """Our private key (+tls KEY); None with anonymous TLS (+tla)."""
+    cert_file: str | None = None
+    """Our certificate, optionally followed by its chain (+tls CERT)."""
+    der: bool = False
+    """Key, certificates and CRLs are DER files (-der), not PEM (-pem)."""
+    key_password: str | None = field(default=None, repr=False)
+    """+pw P; "" for -pw; None when not given."""
+    prompt_password: bool = True
+    """+ps: ask on the terminal when the key turns out to be encrypted and no password
+    was given. False where nobody can answer (a worker)."""
+    ca_files: tuple[str, ...] = ()
+    """Trusted CA certificates (+cf), in order."""
+    ca_dirs: tuple[str, ...] = ()
+    """Hashed directories of trusted CA certificates (+cd)."""
+    crl_files: tuple[str, ...] = ()
+    """Certificate revocation lists (+crl)."""
+    crl_check: CrlCheck = CrlCheck.NONE
+    ciphers: tuple[str, ...] = ()
+    """IANA names of TLS 1.2 cipher suites added to the profile's (+cs)."""
+    verification: PeerVerification = PeerVerification.REQUIRE
+    server_name: str | None = None
+    """Server name indication to send (--request-sni); None sends none, as DCMTK."""
+    check_hostname: bool = False
+    """Require the peer's certificate to name the host (or ``server_name``). Off by
+    default, as in DCMTK, which never checks host names."""
+
+
+class IdentityKind(IntEnum):
+    """User identity types of PS3.7 D.3.3.7."""
+
+    USERNAME = 1
+    USERNAME_PASSCODE = 2
+    KERBEROS = 3
+    SAML = 4
+    JWT = 5
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    """User identity negotiation in the A-ASSOCIATE-RQ.
+
+    ``primary`` is the user name (USERNAME, USERNAME_PASSCODE) or the path of the file
+    holding the Kerberos ticket, SAML assertion or JWT (read when the request is built,
+    on the host that opens the association). ``passcode`` is a secret: never in
+    ``repr``, logs or job records.
+    """
+
+    kind: IdentityKind
+    primary: str
+    passcode: str = field(default="", repr=False)
+    positive_response: bool = False
+    """-rsp: ask the peer to confirm; no confirmation is an error (user name kinds)."""
 
 
 class ReadMode(StrEnum):

@@ -100,3 +100,10 @@ def test_compressed_file_with_its_syntax_accepted() -> None:
 def test_sop_class_not_accepted() -> None:
     with pytest.raises(NoPresentationContext, match="no presentation context for SOP class"):
         choose_context(_accepted((MR, EXPLICIT_LE)), CT, EXPLICIT_LE)
+
+
+def test_uncompressed_file_goes_deflated_when_only_that_was_accepted() -> None:
+    from dispatch.uids import DEFLATED_LE
+
+    accepted = _accepted((CT, JPEG_2000), (CT, DEFLATED_LE))
+    assert choose_context(accepted, CT, IMPLICIT_LE).transfer_syntax == DEFLATED_LE

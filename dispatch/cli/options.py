@@ -36,6 +36,7 @@ from dispatch.cli.cmdline import (
     format_arguments,
     parse_command_line,
 )
+from dispatch.cli.tls_options import identity_from, identity_options, tls_from, tls_options
 from dispatch.settings import (
     DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
@@ -45,6 +46,8 @@ from dispatch.settings import (
     ReadMode,
     SendPolicy,
     Timeouts,
+    TlsSettings,
+    UserIdentity,
 )
 
 __all__ = [
@@ -94,6 +97,8 @@ class SendOptions:
     """-R: propose only the SOP classes of the input files."""
     combine: bool = False
     """+C: one presentation context per SOP class holding every proposed syntax."""
+    profile: tuple[str, str] | None = None
+    """-xf: (profile file, profile name); proposes that profile instead of -x?."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_pdu: int = DEFAULT_MAX_PDU
     max_send_pdu: int | None = None
@@ -108,8 +113,14 @@ class SendOptions:
     """+v: show proposed and accepted presentation contexts (needs info or lower)."""
     report: str | None = None
     """--report FILE: write one JSON line per file outcome there."""
+    metrics_port: str | None = None
+    """--metrics-port [HOST:]PORT: serve Prometheus metrics there while sending."""
     arguments: tuple[str, ...] | None = None
     """With --arguments: the expanded command line, options spelled long."""
+    tls: TlsSettings | None = None
+    """+tls / +tla and the other TLS options; None is plain TCP."""
+    identity: UserIdentity | None = None
+    """-usr / -kt / --saml / --jwt with -pwd, -epw, -rsp."""
 
 
 def _flag(
@@ -319,7 +330,15 @@ def _network() -> list[OptionSpec]:
             metavar="[a]etitle: string",
             help=f"set called AE title of peer (default: {DEFAULT_CALLED_AE})",
         ),
-        _refuse(("-xf", "--config-file"), 2),
+        OptionSpec(
+            ("-xf", "--config-file"),
+            "profile",
+            nargs=2,
+            section=_N,
+            subsection="association negotiation profile from configuration file",
+            metavar="[f]ilename, [p]rofile: string",
+            help="use profile p from config file f",
+        ),
     ]
     for short, (long, text) in _PROPOSAL_HELP.items():
         if short not in ("-x=", "-xe", "-xb", "-xi"):
@@ -352,14 +371,17 @@ def _network() -> list[OptionSpec]:
         ),
         _refuse(("+u", "--enable-new-vr")),
         _refuse(("-u", "--disable-new-vr")),
-        _refuse(("+cl", "--compression-level"), 1),
-        _refuse(("-usr", "--user"), 1),
-        _refuse(("-pwd", "--password"), 1),
-        _refuse(("-epw", "--empty-password")),
-        _refuse(("-kt", "--kerberos"), 1),
-        _refuse(("--saml",), 1),
-        _refuse(("--jwt",), 1),
-        _refuse(("-rsp", "--pos-response")),
+        OptionSpec(
+            ("+cl", "--compression-level"),
+            "compression_level",
+            nargs=1,
+            value=_uint(0, 9),
+            section=_N,
+            subsection="deflate compression level (only with --propose-deflated or --config-file)",
+            metavar="[l]evel: integer (default: 6)",
+            help="0=uncompressed, 1=fastest, 9=best compression",
+        ),
+        *identity_options(_N),
         OptionSpec(
             ("-to", "--timeout"),
             "connect_timeout",
@@ -460,25 +482,7 @@ def _network() -> list[OptionSpec]:
 
 
 def _tls() -> list[OptionSpec]:
-    tls = "transport layer security (TLS) options"
-    out = [
-        _flag(
-            ("-tls", "--disable-tls"),
-            "tls",
-            "use normal TCP/IP connection (default)",
-            const=False,
-            section=tls,
-            subsection="transport protocol stack",
-        ),
-    ]
-    without_value = (
-        ("+tla", "--anonymous-tls"),
-        ("+ps", "--std-passwd"),
-        ("-pw", "--null-passwd"),
-        ("-pem", "--pem-keys"),
-        ("-der", "--der-keys"),
-        ("+crv", "--enable-crl-vfy"),
-        ("+cra", "--enable-crl-all"),
+    refused = (
         ("+pg", "--profile-8996"),
         ("+pm", "--profile-8996-mod"),
         ("+py", "--profile-bcp195-nd"),
@@ -488,26 +492,8 @@ def _tls() -> list[OptionSpec]:
         ("+pa", "--profile-aes"),
         ("+pn", "--profile-null"),
         ("+cc", "--list-ciphers"),
-        ("+ws", "--write-seed"),
-        ("-rc", "--require-peer-cert"),
-        ("-vc", "--verify-peer-cert"),
-        ("-ic", "--ignore-peer-cert"),
     )
-    with_value = (
-        ("+pw", "--use-passwd"),
-        ("+cf", "--add-cert-file"),
-        ("+cd", "--add-cert-dir"),
-        ("+crl", "--add-crl-file"),
-        ("+cs", "--cipher"),
-        ("+dp", "--dhparam"),
-        ("+rs", "--seed"),
-        ("+wf", "--write-seed-file"),
-        ("--request-sni",),
-    )
-    out.append(_refuse(("+tls", "--enable-tls"), 2))
-    out += [_refuse(names) for names in without_value]
-    out += [_refuse(names, 1) for names in with_value]
-    return out
+    return tls_options() + [_refuse(names) for names in refused]
 
 
 def _output() -> list[OptionSpec]:
@@ -519,6 +505,14 @@ def _output() -> list[OptionSpec]:
             section=_O,
             metavar="[f]ilename: string",
             help="write the outcome of every file to f (JSON lines)",
+        ),
+        OptionSpec(
+            ("--metrics-port",),
+            "metrics_port",
+            nargs=1,
+            section=_O,
+            metavar="[a]ddress: [host:]port",
+            help="serve Prometheus metrics on a while sending (HTTP /metrics)",
         ),
     ]
 
@@ -572,6 +566,26 @@ def _log_level(parsed: ParsedCommandLine) -> str:
     return str(verbosity.option.const) if verbosity is not None else "warn"
 
 
+def _profile_option(parsed: ParsedCommandLine, quiet: bool) -> tuple[str, str] | None:
+    """-xf FILE PROFILE, refused with -x? (other than the default -x=), -R and +C in
+    storescu's order and words. The file itself is read later (:mod:`dispatch.profiles`)."""
+    occ = parsed.last("profile")
+    if occ is None:
+        return None
+    proposal = parsed.last("proposal")
+    conflicts = [
+        proposal if proposal is not None and proposal.option.const != "uncompressed" else None,
+        parsed.last("required_only"),
+        parsed.last("combine"),
+    ]
+    for other in conflicts:
+        if other is not None:
+            raise CommandLineError(
+                f"--config-file not allowed with {other.option.long_name}", quiet=quiet
+            )
+    return occ.values[0], occ.values[1]
+
+
 def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -> SendOptions:
     """Check and convert a parsed ``dispatch send`` command line (or an extension of it).
 
@@ -620,6 +634,15 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
     max_send_pdu = parsed.int_value("max_send_pdu", quiet=quiet)
     repeat = parsed.int_value("repeat", 1, quiet=quiet) or 1
     proposal = parsed.str_value("proposal") or "uncompressed"
+    profile = _profile_option(parsed, quiet)
+    deflate_level = SendPolicy.deflate_level
+    if parsed.last("compression_level") is not None:
+        if not (proposal == uids.DEFLATED_LE or profile is not None):
+            raise CommandLineError(
+                "--compression-level only allowed with --propose-deflated or --config-file",
+                quiet=quiet,
+            )
+        deflate_level = parsed.int_value("compression_level", quiet=quiet) or 0
 
     policy = SendPolicy(
         halt=parsed.last("no_halt") is None,
@@ -629,6 +652,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         read_mode=read_mode,
         rename=rename,
         prefer_deflated=proposal == uids.DEFLATED_LE,
+        deflate_level=deflate_level,
     )
     return SendOptions(
         host=host,
@@ -639,6 +663,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         proposal=proposal,
         required_only=parsed.last("required_only") is not None,
         combine=parsed.last("combine") is not None,
+        profile=profile,
         timeouts=timeouts,
         max_pdu=max_pdu,
         max_send_pdu=max_send_pdu,
@@ -649,7 +674,10 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         log_level=log_level,
         verbose_pc=verbose_pc,
         report=parsed.str_value("report"),
+        metrics_port=parsed.str_value("metrics_port"),
         arguments=parsed.arguments if parsed.last("arguments") is not None else None,
+        identity=identity_from(parsed, quiet=quiet),
+        tls=tls_from(parsed, quiet=quiet, stderr=stderr),
     )
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from dispatch.cli.cmdline import CliExit, CommandLineError
 from dispatch.cli.logs import configure
@@ -20,6 +20,9 @@ from dispatch.cli.options import SendOptions, parse_send_args
 from dispatch.errors import UsageError
 from dispatch.outcome import FileOutcome, Outcome, RunSummary
 from dispatch.settings import AssociationSettings
+
+if TYPE_CHECKING:
+    from dispatch.profiles import Profile
 
 
 class Recorder:
@@ -87,6 +90,8 @@ def _send(opts: SendOptions) -> int:
     from dispatch.sender import check_inputs, read_all, send_files
 
     logger = logging.getLogger("dispatch.send")
+    # As storescu, a profile file (-xf) is read and checked before the inputs are.
+    profile = load_options_profile(opts)
     items = list(expand_inputs(opts.inputs, opts.scan_dirs, opts.pattern, opts.recurse))
     # A missing file is judged by the access check below (fatal in halt mode), as
     # storescu does; a directory without +sd is only a warning.
@@ -94,7 +99,12 @@ def _send(opts: SendOptions) -> int:
     paths = [item.path for item in items if item.problem in to_check]
     skipped = [item for item in items if item.problem not in to_check]
     report = _open_report(opts.report)
-    recorder = Recorder(report, len(items) * opts.policy.repeat, _progress_wanted(opts))
+    total, progress = len(items) * opts.policy.repeat, _progress_wanted(opts)
+    recorder = (
+        _ObservedRecorder(opts, report, total, progress)
+        if opts.metrics_port
+        else Recorder(report, total, progress)
+    )
     try:
         for item in skipped:
             logger.warning("%s: %s", item.reason, item.path)
@@ -116,7 +126,13 @@ def _send(opts: SendOptions) -> int:
             _not_sent(paths, opts, recorder, f"not attempted after: {fatal}")
             return 1
         classes = [infos[p].sop_class_uid for p in paths] if infos is not None else None
-        settings = association_settings(opts, classes)
+        settings = association_settings(opts, classes, profile)
+        if settings.tls is not None:
+            # As storescu: key (and its password prompt), certificates and suites are
+            # loaded once, before the association is requested.
+            from dispatch.net.tls import client_context
+
+            client_context(settings.tls)
         logger.info("Requesting Association")
         result = send_files(settings, paths, opts.policy, recorder, infos)
         if result.exit_code and result.error:
@@ -130,22 +146,65 @@ def _send(opts: SendOptions) -> int:
                 print(line)
 
 
+def load_options_profile(opts: SendOptions) -> Profile | None:
+    """The profile ``-xf FILE PROFILE`` names, or None without ``-xf``.
+    Raises :class:`UsageError` (file, section and key named) for a bad file or name."""
+    if opts.profile is None:
+        return None
+    from dispatch.profiles import load_profile
+
+    return load_profile(*opts.profile)
+
+
+class _ObservedRecorder(Recorder):
+    """A :class:`Recorder` that also counts every outcome into the metrics it serves
+    on ``--metrics-port`` (the association's are counted by the sender)."""
+
+    def __init__(
+        self, opts: SendOptions, report: IO[str] | None, total: int, progress: bool
+    ) -> None:
+        from dispatch.metrics import start_observing
+        from dispatch.observe import peer_name
+
+        assert opts.metrics_port is not None
+        self._observer = start_observing(opts.metrics_port)
+        self._destination = peer_name(opts.called_ae, opts.host, opts.port)
+        super().__init__(report, total, progress)
+
+    def __call__(self, outcome: FileOutcome) -> None:
+        super().__call__(outcome)
+        self._observer.file_done(self._destination, outcome)
+
+
 def association_settings(
-    opts: SendOptions, sop_classes: Sequence[str] | None
+    opts: SendOptions, sop_classes: Sequence[str] | None, profile: Profile | None = None
 ) -> AssociationSettings:
     """The association settings a command line asks for; ``sop_classes`` are the input
-    files' classes when ``-R`` limits the proposal to them."""
+    files' classes when ``-R`` limits the proposal to them. With ``-xf`` the profile's
+    contexts, role selection and extended negotiation are proposed (``profile``, or
+    read here when not given)."""
     from dispatch.proposals import build_contexts
 
+    if profile is None:
+        profile = load_options_profile(opts)
+    if profile is not None:
+        contexts, roles, extended = profile.contexts, profile.roles, profile.extended
+    else:
+        contexts = build_contexts(opts.proposal, sop_classes, opts.combine)
+        roles, extended = (), ()
     return AssociationSettings(
         host=opts.host,
         port=opts.port,
-        contexts=build_contexts(opts.proposal, sop_classes, opts.combine),
+        contexts=contexts,
+        roles=roles,
+        extended=extended,
         calling_ae=opts.calling_ae,
         called_ae=opts.called_ae,
         max_pdu=opts.max_pdu,
         max_send_pdu=opts.max_send_pdu,
         timeouts=opts.timeouts,
+        tls=opts.tls,
+        identity=opts.identity,
     )
 
 

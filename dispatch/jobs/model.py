@@ -16,10 +16,17 @@ from typing import Any
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import (
     AssociationSettings,
+    CrlCheck,
+    ExtendedNegotiation,
+    IdentityKind,
+    PeerVerification,
     PresentationContext,
     ReadMode,
+    RoleSelection,
     SendPolicy,
     Timeouts,
+    TlsSettings,
+    UserIdentity,
 )
 from dispatch.status import describe
 
@@ -176,6 +183,10 @@ def settings_to_dict(settings: AssociationSettings) -> dict[str, Any]:
             "acse_s": t.acse_s,
             "dimse_s": t.dimse_s,
         },
+        "roles": [[r.sop_class, r.scu, r.scp] for r in settings.roles],
+        "extended": [[e.sop_class, e.data.hex()] for e in settings.extended],
+        "tls": tls_to_dict(settings.tls),
+        "identity": identity_to_dict(settings.identity),
     }
 
 
@@ -203,6 +214,86 @@ def settings_from_dict(data: dict[str, Any]) -> AssociationSettings:
             acse_s=_opt_float(t["acse_s"]),
             dimse_s=_opt_float(t["dimse_s"]),
         ),
+        # Absent in specs written before profiles (-xf) existed.
+        roles=tuple(
+            RoleSelection(str(uid), bool(scu), bool(scp)) for uid, scu, scp in data.get("roles", ())
+        ),
+        extended=tuple(
+            ExtendedNegotiation(str(uid), bytes.fromhex(str(hexdata)))
+            for uid, hexdata in data.get("extended", ())
+        ),
+        tls=tls_from_dict(data.get("tls")),
+        identity=identity_from_dict(data.get("identity")),
+    )
+
+
+def tls_to_dict(tls: TlsSettings | None) -> dict[str, Any] | None:
+    """JSON-ready TLS settings **without the key password**: only whether it was the
+    empty one (-pw), which is no secret. Workers add their own (see
+    :mod:`dispatch.jobs.secrets`)."""
+    if tls is None:
+        return None
+    return {
+        "key_file": tls.key_file,
+        "cert_file": tls.cert_file,
+        "der": tls.der,
+        "null_password": tls.key_password == "",
+        "ca_files": list(tls.ca_files),
+        "ca_dirs": list(tls.ca_dirs),
+        "crl_files": list(tls.crl_files),
+        "crl_check": tls.crl_check.value,
+        "ciphers": list(tls.ciphers),
+        "verification": tls.verification.value,
+        "server_name": tls.server_name,
+        "check_hostname": tls.check_hostname,
+    }
+
+
+def tls_from_dict(data: dict[str, Any] | None) -> TlsSettings | None:
+    """Inverse of :func:`tls_to_dict`: no password (or "" for -pw), never a prompt."""
+    if not data:
+        return None
+    return TlsSettings(
+        key_file=None if data["key_file"] is None else str(data["key_file"]),
+        cert_file=None if data["cert_file"] is None else str(data["cert_file"]),
+        der=bool(data["der"]),
+        key_password="" if data.get("null_password") else None,
+        prompt_password=False,
+        ca_files=tuple(str(v) for v in data["ca_files"]),
+        ca_dirs=tuple(str(v) for v in data["ca_dirs"]),
+        crl_files=tuple(str(v) for v in data["crl_files"]),
+        crl_check=CrlCheck(data["crl_check"]),
+        ciphers=tuple(str(v) for v in data["ciphers"]),
+        verification=PeerVerification(data["verification"]),
+        server_name=None if data["server_name"] is None else str(data["server_name"]),
+        check_hostname=bool(data["check_hostname"]),
+    )
+
+
+def identity_to_dict(identity: UserIdentity | None) -> dict[str, Any] | None:
+    """JSON-ready user identity **without the passcode**; an identity with a non-empty
+    passcode travels as a user name identity (the worker adds its own password)."""
+    if identity is None:
+        return None
+    kind = identity.kind
+    if kind is IdentityKind.USERNAME_PASSCODE and identity.passcode:
+        kind = IdentityKind.USERNAME
+    return {
+        "kind": int(kind),
+        "primary": identity.primary,
+        "positive_response": identity.positive_response,
+    }
+
+
+def identity_from_dict(data: dict[str, Any] | None) -> UserIdentity | None:
+    """Inverse of :func:`identity_to_dict` (an -epw identity keeps its empty passcode)."""
+    if not data:
+        return None
+    return UserIdentity(
+        IdentityKind(int(data["kind"])),
+        str(data["primary"]),
+        "",
+        bool(data["positive_response"]),
     )
 
 

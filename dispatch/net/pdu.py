@@ -14,11 +14,14 @@ from pynetdicom.pdu_primitives import (
     ImplementationClassUIDNotification,
     ImplementationVersionNameNotification,
     MaximumLengthNotification,
+    SCP_SCU_RoleSelectionNegotiation,
+    SOPClassExtendedNegotiation,
+    UserIdentityNegotiation,
 )
 from pynetdicom.presentation import PresentationContext as _PNContext
 
 from dispatch.errors import ProtocolError, UsageError
-from dispatch.settings import AssociationSettings
+from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 from dispatch.uids import (
     APPLICATION_CONTEXT,
     IMPLEMENTATION_CLASS_UID,
@@ -79,6 +82,8 @@ class Negotiated:
     """The peer's maximum PDU length received; 0 means unlimited."""
     implementation_class_uid: str
     implementation_version_name: str
+    identity_response: bytes | None = None
+    """The server response of a user identity item, None when the AC had none."""
 
 
 def encode_associate_rq(settings: AssociationSettings) -> bytes:
@@ -105,6 +110,21 @@ def _encode_associate_rq(settings: AssociationSettings) -> bytes:
     version = ImplementationVersionNameNotification()
     version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
     primitive.user_information = [max_length, class_uid, version]
+    # Role selection and extended negotiation items follow, in the profile's order
+    # (PS3.7 D.3.3: the order of user information sub-items is free).
+    for role in settings.roles:
+        item = SCP_SCU_RoleSelectionNegotiation()
+        item.sop_class_uid = role.sop_class
+        item.scu_role = role.scu
+        item.scp_role = role.scp
+        primitive.user_information.append(item)
+    for ext in settings.extended:
+        ext_item = SOPClassExtendedNegotiation()
+        ext_item.sop_class_uid = ext.sop_class
+        ext_item.service_class_application_information = ext.data
+        primitive.user_information.append(ext_item)
+    if settings.identity is not None:
+        primitive.user_information.append(identity_item(settings.identity))
     contexts = []
     for proposed in settings.contexts:
         context = _PNContext()
@@ -134,6 +154,7 @@ def decode_associate_ac(pdu_bytes: bytes) -> Negotiated:
             str(syntaxes[0]) if syntaxes else "",
         )
     max_pdu, class_uid, version = 0, "", ""
+    identity: bytes | None = None
     for info in primitive.user_information:
         if isinstance(info, MaximumLengthNotification):
             max_pdu = int(info.maximum_length_received or 0)
@@ -141,7 +162,9 @@ def decode_associate_ac(pdu_bytes: bytes) -> Negotiated:
             class_uid = str(info.implementation_class_uid or "")
         elif isinstance(info, ImplementationVersionNameNotification):
             version = str(info.implementation_version_name or "")
-    return Negotiated(results, max_pdu, class_uid, version)
+        elif isinstance(info, UserIdentityNegotiation):
+            identity = bytes(info.server_response or b"")
+    return Negotiated(results, max_pdu, class_uid, version, identity)
 
 
 def decode_associate_rj(pdu_bytes: bytes) -> tuple[int, int, int]:
@@ -188,3 +211,36 @@ def describe_abort(source: int, reason: int) -> str:
     if source == ABORT_SOURCE_PROVIDER:
         return f"peer aborted the association (provider: {_ABORT_REASONS.get(reason, reason)})"
     return "peer aborted the association"
+
+
+IDENTITY_FILE_LIMIT = 65535
+"""Bytes of a Kerberos ticket, SAML assertion or JWT file that are sent (the field's
+2-byte length); the rest is ignored, as in DCMTK."""
+
+
+def identity_item(identity: UserIdentity) -> UserIdentityNegotiation:
+    """The user identity sub-item for ``identity``; a Kerberos, SAML or JWT file is read
+    now. Raises :class:`UsageError` for a file that cannot be read or is empty."""
+    item = UserIdentityNegotiation()
+    item.user_identity_type = int(identity.kind)
+    item.positive_response_requested = identity.positive_response
+    if identity.kind in (IdentityKind.USERNAME, IdentityKind.USERNAME_PASSCODE):
+        item.primary_field = identity.primary.encode("utf-8")
+        if identity.kind is IdentityKind.USERNAME_PASSCODE:
+            item.secondary_field = identity.passcode.encode("utf-8")
+        return item
+    try:
+        with open(identity.primary, "rb") as handle:
+            data = handle.read(IDENTITY_FILE_LIMIT)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(
+            f"Unable to open Kerberos, SAML or JWT file: {identity.primary}: {reason}"
+        ) from None
+    if not data:
+        raise UsageError(
+            f"Unable to read Kerberos, SAML or JWT info from file: {identity.primary}:"
+            " File empty?"
+        )
+    item.primary_field = data
+    return item

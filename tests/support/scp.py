@@ -30,6 +30,8 @@ from pynetdicom.pdu_primitives import (
     ImplementationClassUIDNotification,
     ImplementationVersionNameNotification,
     MaximumLengthNotification,
+    SCP_SCU_RoleSelectionNegotiation,
+    SOPClassExtendedNegotiation,
 )
 from pynetdicom.service_class import StorageServiceClass, VerificationServiceClass
 from pynetdicom.sop_class import uid_to_service_class
@@ -83,6 +85,10 @@ class AssociationRecord:
     ended: str | None = None
     largest_pdu: int = 0
     stores: int = 0
+    roles: tuple[tuple[str, bool, bool], ...] = ()
+    """SCP/SCU role selection items proposed: (SOP class, SCU role, SCP role)."""
+    extended: tuple[tuple[str, bytes], ...] = ()
+    """SOP class extended negotiation items proposed: (SOP class, data)."""
 
 
 @dataclass(frozen=True)
@@ -354,6 +360,16 @@ class StorageScp:
                 items, ImplementationVersionNameNotification, "implementation_version_name"
             ),
             proposed=proposed,
+            roles=tuple(
+                (str(i.sop_class_uid), bool(i.scu_role), bool(i.scp_role))
+                for i in items
+                if isinstance(i, SCP_SCU_RoleSelectionNegotiation)
+            ),
+            extended=tuple(
+                (str(i.sop_class_uid), bytes(i.service_class_application_information or b""))
+                for i in items
+                if isinstance(i, SOPClassExtendedNegotiation)
+            ),
         )
         with self._cond:
             self._records[assoc] = record
