@@ -1,0 +1,1 @@
+"""End-to-end tests of ``dispatch send`` against real peers, checked against storescu."""
