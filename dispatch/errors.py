@@ -17,6 +17,9 @@ retried later, a :class:`PermanentError` will not.
         ├── ProtocolError             the peer broke the protocol (bad PDU, too large PDU ...)
         ├── NoPresentationContext     no accepted context can carry the file
         ├── BadFile                   the file cannot be read or is not DICOM
+        ├── TlsError                  TLS handshake failed (certificate refused, no
+        │                             common protocol version or cipher suite)
+        ├── IdentityNotConfirmed      -rsp: the peer did not confirm the user identity
         └── FailureStatus             any other non-success C-STORE status
 
 pynetdicom, pydicom and socket errors are translated into this tree at the boundary of
@@ -96,6 +99,16 @@ class BadFile(PermanentError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class TlsError(PermanentError):
+    """The TLS handshake with the peer failed: one side refused the other's certificate
+    (expired, wrong host, unknown CA, none presented) or they share no protocol version
+    or cipher suite. The message says which in plain words, then OpenSSL's own text."""
+
+
+class IdentityNotConfirmed(PermanentError):
+    """A positive user identity response was requested (-rsp) and the peer sent none."""
 
 
 class StoreStatusError(DispatchError):

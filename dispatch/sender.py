@@ -27,6 +27,7 @@ from dispatch.errors import (
     PeerAborted,
 )
 from dispatch.net import AcceptedContext, Association, DataSource
+from dispatch.observe import current, destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import choose_context
 from dispatch.settings import AssociationSettings, SendPolicy
@@ -210,7 +211,8 @@ def send_files(
     ``infos`` holds files already read (``-R`` reads every file first to learn its SOP
     class). Exit codes: 0; 1 for a bad file, no presentation context, a network error
     or a failed association; ``status >> 8`` for a failure status in halt mode; 10 when
-    the peer aborted in halt mode.
+    the peer aborted in halt mode. The installed observer hears of the association
+    (the outcomes go to ``on_outcome`` only).
     """
     pending = _Pending(paths, policy.repeat, on_outcome)
     try:
@@ -218,6 +220,22 @@ def send_files(
     except DispatchError as exc:
         pending.not_sent_all(f"association failed: {exc}")
         return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
+    observer, destination = current(), destination_name(settings)
+    observer.association_opened(destination, assoc.setup_s)
+    try:
+        return _send_all(assoc, settings, pending, policy, infos)
+    finally:
+        observer.association_closed(destination)
+
+
+def _send_all(
+    assoc: Association,
+    settings: AssociationSettings,
+    pending: _Pending,
+    policy: SendPolicy,
+    infos: dict[str, DicomFileInfo] | None,
+) -> SendResult:
+    """:func:`send_files` once the association is open; ends it before returning."""
     _log_contexts(settings, assoc)
     result = SendResult(EXIT_OK)
     known = infos or {}

@@ -37,10 +37,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hostname", "-n", default=None, help="node name (default: celery's)")
     p.add_argument(
         "--metrics-port",
-        type=int,
         default=None,
-        metavar="P",
-        help="accepted for compatibility; metrics are not served yet",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics on [HOST:]PORT (HTTP /metrics; host default: all)",
     )
     return p
 
@@ -61,6 +60,8 @@ def command(
         cmd += ["--queues", args.queues]
     if args.hostname:
         cmd += ["--hostname", args.hostname]
+    if args.metrics_port:
+        cmd += ["--metrics-port", args.metrics_port]
     # Gossip, mingle and worker heartbeats are Celery's cluster chatter: the reaper and
     # the leases do what this project needs, without the broker traffic.
     cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -72,10 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(list(argv))
     if args.metrics_port is not None:
-        print(
-            "dispatch worker: --metrics-port is accepted but metrics are not served yet",
-            file=sys.stderr,
-        )
+        from dispatch.errors import UsageError
+        from dispatch.observe import parse_listen_address
+
+        try:
+            parse_listen_address(args.metrics_port)
+        except UsageError as exc:
+            print(f"dispatch worker: {exc}", file=sys.stderr)
+            return 1
     cmd, env = command(argv)
     try:
         os.execve(cmd[0], cmd, env)

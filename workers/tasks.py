@@ -14,10 +14,14 @@ import logging
 import time
 from typing import Any
 
+from celery.exceptions import Retry  # type: ignore[import-untyped]
+
 from dispatch.jobs.backoff import backoff_s
 from dispatch.jobs.enqueue import SEND_CHUNK
 from dispatch.jobs.runner import ChunkStatus, give_up, run_chunk
+from dispatch.jobs.secrets import with_worker_secrets
 from dispatch.jobs.store import UnknownJob
+from workers import metrics
 from workers.app import app
 from workers.context import context
 
@@ -27,10 +31,24 @@ log = logging.getLogger("dispatch.workers")
 @app.task(bind=True, name=SEND_CHUNK, max_retries=None, acks_late=True)  # type: ignore[untyped-decorator]
 def send_chunk(self: Any, job_id: str, chunk_id: str) -> dict[str, Any]:
     """Send one chunk; see the module docstring."""
+    metrics.task_started()
+    state = "error"
+    try:
+        result = _send_chunk(self, job_id, chunk_id)
+        state = result["status"]
+        return result
+    except Retry:
+        state = ChunkStatus.RETRY.value
+        raise
+    finally:
+        metrics.task_ended(state)
+
+
+def _send_chunk(task: Any, job_id: str, chunk_id: str) -> dict[str, Any]:
     ctx = context()
     cfg, store = ctx.config, ctx.store
     try:
-        spec = store.spec(job_id)
+        spec = with_worker_secrets(store.spec(job_id), cfg)
         chunk = store.chunk(job_id, chunk_id)
     except UnknownJob:
         log.warning("job %s chunk %s: no such job (expired?); nothing to do", job_id, chunk_id)
@@ -52,7 +70,7 @@ def send_chunk(self: Any, job_id: str, chunk_id: str) -> dict[str, Any]:
             # reaper hands the chunk on once this deadline passes unclaimed.
             store.defer_chunk(job_id, chunk_id, time.time() + countdown + 3 * cfg.lease_s)
             log.info("job %s chunk %s: retry %d in %.1f s", job_id, chunk_id, attempts, countdown)
-            raise self.retry(countdown=countdown)
+            raise task.retry(countdown=countdown)
         finished = give_up(store, spec, result)
     if finished:
         log.info("job %s finished: %s", job_id, store.progress(job_id).state.value)

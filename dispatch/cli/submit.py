@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dispatch.cli.cmdline import (
     CliExit,
@@ -20,6 +21,11 @@ from dispatch.cli.cmdline import (
 from dispatch.cli.logs import configure
 from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
 from dispatch.errors import DispatchError, UsageError
+
+if TYPE_CHECKING:
+    from dispatch.jobs.model import JobSpec
+    from dispatch.jobs.store import JobStore
+    from dispatch.outcome import FileOutcome
 
 _Q = "queue options"
 
@@ -138,6 +144,26 @@ def run(argv: Sequence[str]) -> int:
         return 1
 
 
+def _observe_in_process(
+    address: str, store: JobStore, spec: JobSpec, problems: Sequence[FileOutcome]
+) -> None:
+    """Serve metrics of the job run in this process: outcomes, associations, retries as
+    the workers count them, and whether the job is running."""
+    from dispatch.jobs.model import JobState
+    from dispatch.jobs.store import UnknownJob
+    from dispatch.metrics import ScrapeTimeGauges, start_observing
+
+    def running() -> int:
+        try:
+            return int(store.progress(spec.job_id).state is JobState.RUNNING)
+        except UnknownJob:
+            return 0
+
+    observer = start_observing(address, ScrapeTimeGauges(jobs_running=running))
+    for problem in problems:
+        observer.file_done(spec.destination, problem)
+
+
 def _submit(send: SendOptions, queue: QueueOptions) -> int:
     import logging
 
@@ -190,6 +216,10 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         return 1
 
     settings = association_settings(send, scanned.sop_classes if send.required_only else None)
+    if config.broker_url:
+        from dispatch.jobs.secrets import refuse_secrets_for_broker
+
+        refuse_secrets_for_broker(settings)
     spec = JobSpec(
         job_id=new_job_id(),
         name=queue.job_name or send.inputs[0],
@@ -210,11 +240,15 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
     interactive = sys.stderr.isatty() and send.log_level != "fatal"
     display = ProgressDisplay(sys.stderr, interactive)
 
+    if send.metrics_port and config.broker_url:
+        raise UsageError("--metrics-port serves jobs run in this process; workers serve their own")
     if not config.broker_url:
         from dispatch.jobs.embedded import run_embedded
         from dispatch.jobs.store import MemoryJobStore
 
         memory = MemoryJobStore()
+        if send.metrics_port:
+            _observe_in_process(send.metrics_port, memory, spec, problems)
         if queue.jobs > spec.max_associations:
             log.warning(
                 "--jobs %d: at most %d associations to this peer at once (--max-associations)",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from dispatch.errors import UsageError
@@ -54,6 +54,11 @@ class JobsConfig:
     """Default limit of simultaneous associations per destination."""
     slot_poll_cap_s: float = 2.0
     """Longest pause between two tries to take an association slot."""
+    tls_key_password: str = field(default="", repr=False)
+    """A worker's password of its TLS private key (secret: never in job records)."""
+    identity_password: str = field(default="", repr=False)
+    """A worker's user identity password, sent with a job's -usr (secret: never in job
+    records; see :mod:`dispatch.jobs.secrets`)."""
 
     @property
     def redis_url(self) -> str:

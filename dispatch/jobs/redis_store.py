@@ -59,32 +59,58 @@ local function touch(ttl)
 end
 """
 
+_RECORD_ONE = """
+local function record_one(path, data, kind, fkey, nbytes)
+  if redis.call('SISMEMBER', KEYS[4], path) == 1 then return 0 end
+  local prev = redis.call('HGET', KEYS[3], path)
+  if prev then
+    local p = cjson.decode(prev)
+    redis.call('HINCRBY', KEYS[1], p['outcome'], -1)
+    if p['failure_key'] and p['failure_key'] ~= '' then
+      redis.call('HINCRBY', KEYS[5], p['failure_key'], -1)
+    end
+  end
+  redis.call('HSET', KEYS[3], path, data)
+  redis.call('HINCRBY', KEYS[1], kind, 1)
+  if kind == 'stored' then
+    redis.call('SADD', KEYS[4], path)
+    redis.call('HINCRBY', KEYS[1], 'bytes_stored', tonumber(nbytes))
+  end
+  if fkey ~= '' then redis.call('HINCRBY', KEYS[5], fkey, 1) end
+  return 1
+end
+"""
+
 # KEYS: meta chunks outcomes stored failures done attempts
 # ARGV: path, outcome json, kind, failure key, bytes, ttl ms, now s
 _RECORD = (
     _NOW
+    + _RECORD_ONE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local path = ARGV[1]
-if redis.call('SISMEMBER', KEYS[4], path) == 1 then return 0 end
-local prev = redis.call('HGET', KEYS[3], path)
-if prev then
-  local p = cjson.decode(prev)
-  redis.call('HINCRBY', KEYS[1], p['outcome'], -1)
-  if p['failure_key'] and p['failure_key'] ~= '' then
-    redis.call('HINCRBY', KEYS[5], p['failure_key'], -1)
-  end
-end
-redis.call('HSET', KEYS[3], path, ARGV[2])
-redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
-if ARGV[3] == 'stored' then
-  redis.call('SADD', KEYS[4], path)
-  redis.call('HINCRBY', KEYS[1], 'bytes_stored', tonumber(ARGV[5]))
-end
-if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[4], 1) end
+local done = record_one(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if done == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'updated', ARGV[7])
 touch(tonumber(ARGV[6]))
 return 1
+"""
+)
+
+# The same for many outcomes at once: one round trip, one renewal of the TTLs.
+# KEYS: as _RECORD ; ARGV: ttl ms, now s, then per outcome: path, json, kind, failure
+# key, bytes. Returns one 0/1 per outcome, or -1 for an unknown job.
+_RECORD_MANY = (
+    _NOW
+    + _RECORD_ONE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local out = {}
+for i = 3, #ARGV, 5 do
+  out[#out + 1] = record_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+end
+redis.call('HSET', KEYS[1], 'updated', ARGV[2])
+touch(tonumber(ARGV[1]))
+return out
 """
 )
 
@@ -254,6 +280,7 @@ class RedisJobStore:
         self.prefix = prefix
         self.ttl_ms = int(ttl_s * 1000)
         self._record = client.register_script(_RECORD)
+        self._record_many = client.register_script(_RECORD_MANY)
         self._halt = client.register_script(_HALT)
         self._cancel = client.register_script(_CANCEL)
         self._claim = client.register_script(_CLAIM)
@@ -323,8 +350,7 @@ class RedisJobStore:
             pipe.hset(keys[1], mapping={c.chunk_id: json.dumps(c.to_dict()) for c in chunks})
         pipe.zadd(f"{self.prefix}:jobs", {job_id: now})
         pipe.execute()
-        for outcome in problems:
-            self.record(job_id, outcome)
+        self.record_many(job_id, problems)
         for key in keys:
             self._r.pexpire(key, self.ttl_ms)
         if not chunks:
@@ -369,12 +395,36 @@ class RedisJobStore:
         )
         return int(result) == 1
 
+    def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
+        if not outcomes:
+            return []
+        args: list[Any] = [self.ttl_ms, time.time()]
+        for outcome in outcomes:
+            args += [
+                outcome.path,
+                json.dumps(outcome_to_dict(outcome)),
+                outcome.outcome.value,
+                failure_key(outcome),
+                outcome.bytes if outcome.outcome is Outcome.STORED else 0,
+            ]
+        result = self._record_many(keys=self._keys(job_id), args=args)
+        if not isinstance(result, list):  # -1: the job is unknown
+            return [False] * len(outcomes)
+        return [int(flag) == 1 for flag in result]
+
     def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
         paths = [f.path for f in self.chunk(job_id, chunk_id).files]
         if not paths:
             return set()
         flags = self._r.smismember(self._key(job_id, "stored"), paths)
         return {p for p, flag in zip(paths, flags, strict=True) if flag}
+
+    def settled(self, job_id: str, chunk_id: str) -> set[str]:
+        paths = [f.path for f in self.chunk(job_id, chunk_id).files]
+        if not paths:
+            return set()
+        found = self._r.hmget(self._key(job_id, "outcomes"), paths)
+        return {p for p, raw in zip(paths, found, strict=True) if raw is not None}
 
     def halt(self, job_id: str, path: str, reason: str) -> bool:
         result = int(self._halt(keys=[self._key(job_id, "meta")], args=[path, reason]))

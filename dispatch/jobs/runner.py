@@ -29,6 +29,7 @@ from dispatch.jobs.model import Chunk, FileRef, JobSpec
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
 from dispatch.jobs.store import JobStore
 from dispatch.net import Association
+from dispatch.observe import SendObserver, current
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.sender import store_file
 from dispatch.status import describe, is_transient
@@ -98,6 +99,7 @@ def run_chunk(
     lease_s: float = 10.0,
     slot_poll_cap_s: float = 2.0,
     on_progress: ProgressSink | None = None,
+    observer: SendObserver | None = None,
 ) -> ChunkResult:
     """Send the chunk's unconfirmed files over one association and record each outcome.
 
@@ -106,6 +108,7 @@ def run_chunk(
     slot (waiting, unless the job stops), open the association when the first file
     needs it, send file by file checking halt/cancel in between, release everything and
     mark the chunk done. Leases are renewed every ``lease_s / 3`` by a heartbeat thread.
+    ``observer`` (default: the installed one) hears of associations, outcomes, retries.
     """
     holder = holder or default_holder()
     job_id, chunk_id = spec.job_id, chunk.chunk_id
@@ -117,11 +120,14 @@ def run_chunk(
         lease_s / 3, {"chunk": lambda: store.renew_chunk(job_id, chunk_id, holder, lease_s)}
     ).start()
     try:
-        run = _Run(spec, chunk, store, beat, on_progress)
+        run = _Run(spec, chunk, store, beat, on_progress, observer or current())
+        run.observer.association_limit(spec.destination, spec.max_associations)
         if store.chunk_done(job_id, chunk_id):
             return ChunkResult(ChunkStatus.DONE, chunk_id)
-        confirmed = store.confirmed(job_id, chunk_id)
-        todo = [f for f in chunk.files if f.path not in confirmed]
+        # Files stored, or failed for good, are not sent again: a retry is for what a
+        # transient failure left unconfirmed.
+        settled = store.settled(job_id, chunk_id)
+        todo = [f for f in chunk.files if f.path not in settled]
         if not todo or run.stop_if_stopped(todo):
             return run.finish()
         got = wait_for_slot(
@@ -159,17 +165,20 @@ class _Run:
         store: JobStore,
         beat: Heartbeat,
         on_progress: ProgressSink | None,
+        observer: SendObserver,
     ) -> None:
         self.spec = spec
         self.chunk = chunk
         self.store = store
         self.beat = beat
         self.on_progress = on_progress
+        self.observer = observer
         self.recorded = 0
 
     def record(self, outcome: FileOutcome) -> None:
         if self.store.record(self.spec.job_id, outcome):
             self.recorded += 1
+            self.observer.file_done(self.spec.destination, outcome)
             if self.on_progress is not None:
                 self.on_progress(outcome)
 
@@ -195,8 +204,16 @@ class _Run:
         return ChunkResult(ChunkStatus.DONE, self.chunk.chunk_id, self.recorded, job_finished=last)
 
     def retry(
-        self, todo: Sequence[FileRef], error: str, path: str = "", status: int | None = None
+        self,
+        todo: Sequence[FileRef],
+        error: str,
+        path: str = "",
+        status: int | None = None,
+        *,
+        reason: str,
     ) -> ChunkResult:
+        """``reason``: one of :data:`dispatch.observe.RETRY_REASONS`."""
+        self.observer.retry(self.spec.destination, reason)
         log.warning(
             "chunk %s of job %s will be retried: %s", self.chunk.chunk_id, self.spec.job_id, error
         )
@@ -226,17 +243,23 @@ class _Run:
                     self.halt_for(outcome)
                     continue
                 if assoc is None or not assoc.is_open:
+                    if assoc is not None:  # it broke after its last file
+                        self.observer.association_closed(spec.destination)
+                        assoc = None
                     try:
                         assoc = Association.open(spec.settings)
                     except TransientError as exc:
-                        return self.retry(todo[index:], f"association failed: {exc}")
+                        return self.retry(
+                            todo[index:], f"association failed: {exc}", reason="association"
+                        )
                     except DispatchError as exc:
                         self._refused(todo[index:], f"association failed: {exc}")
                         break
+                    self.observer.association_opened(spec.destination, assoc.setup_s)
                 try:
                     outcome = store_file(assoc, ref.path, policy)
                 except TransientError as exc:
-                    return self.retry(todo[index:], str(exc), ref.path)
+                    return self.retry(todo[index:], str(exc), ref.path, reason="exchange")
                 except DispatchError as exc:
                     outcome = FileOutcome(ref.path, Outcome.FAILED, reason=str(exc))
                 if (
@@ -245,13 +268,19 @@ class _Run:
                     and is_transient(outcome.status)
                 ):
                     return self.retry(
-                        todo[index:], describe(outcome.status), ref.path, outcome.status
+                        todo[index:],
+                        describe(outcome.status),
+                        ref.path,
+                        outcome.status,
+                        reason="out_of_resources",
                     )
                 self.record(outcome)
                 self.halt_for(outcome)
         finally:
-            if assoc is not None and assoc.is_open:
-                _end(assoc, policy.abort_at_end)
+            if assoc is not None:
+                if assoc.is_open:
+                    _end(assoc, policy.abort_at_end)
+                self.observer.association_closed(spec.destination)
         return self.finish()
 
     def _refused(self, todo: Sequence[FileRef], reason: str) -> None:
@@ -282,12 +311,14 @@ def give_up(store: JobStore, spec: JobSpec, result: ChunkResult) -> bool:
     NOT_SENT, all with the last error; with the halt policy the job halts. Marks the
     chunk done and returns True when that finished the job."""
     reason = f"retries exhausted: {result.error}"
+    observer = current()
     for path in result.remaining:
         if path == result.failed_path:
             outcome = FileOutcome(path, Outcome.FAILED, status=result.failed_status, reason=reason)
         else:
             outcome = FileOutcome(path, Outcome.NOT_SENT, reason=reason)
-        store.record(spec.job_id, outcome)
+        if store.record(spec.job_id, outcome):
+            observer.file_done(spec.destination, outcome)
     if spec.policy.halt and result.remaining:
         store.halt(spec.job_id, result.failed_path or result.remaining[0], reason)
     return store.finish_chunk(spec.job_id, result.chunk_id)

@@ -142,8 +142,17 @@ class JobStore(Protocol):
         """Record one file's outcome atomically; False when the file was already
         STORED (nothing changes) or the job is unknown."""
 
+    def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
+        """:meth:`record` for several outcomes in order, in one step (one round trip to
+        a remote store); one flag per outcome, as :meth:`record` returns."""
+
     def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
         """The paths of the chunk that the peer confirmed (STORED)."""
+
+    def settled(self, job_id: str, chunk_id: str) -> set[str]:
+        """The paths of the chunk with a final outcome: stored, or failed for good (a
+        permanent failure, or retries exhausted). A retry sends none of them again;
+        transient failures are not recorded until they are final."""
 
     def halt(self, job_id: str, path: str, reason: str) -> bool:
         """Halt the job for the first permanent failure (``path`` and its ``reason``):
@@ -311,12 +320,26 @@ class MemoryJobStore:
             job = self._jobs.get(job_id)
             return False if job is None else self._record(job, outcome)
 
+    def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return [False] * len(outcomes)
+            return [self._record(job, outcome) for outcome in outcomes]
+
     def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
         with self._lock:
             job = self._job(job_id)
             chunk = job.chunks.get(chunk_id)
             files = chunk.files if chunk else ()
             return {f.path for f in files if f.path in job.stored_paths}
+
+    def settled(self, job_id: str, chunk_id: str) -> set[str]:
+        with self._lock:
+            job = self._job(job_id)
+            chunk = job.chunks.get(chunk_id)
+            files = chunk.files if chunk else ()
+            return {f.path for f in files if f.path in job.outcomes}
 
     def halt(self, job_id: str, path: str, reason: str) -> bool:
         with self._lock:

@@ -26,6 +26,7 @@ from dispatch.errors import (
     AssociationRejectedTransient,
     ConnectionLost,
     DispatchError,
+    IdentityNotConfirmed,
     NetworkTimeout,
     PeerAborted,
     ProtocolError,
@@ -33,7 +34,7 @@ from dispatch.errors import (
 from dispatch.net import pdu as P
 from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
 from dispatch.net.wire import Wire
-from dispatch.settings import AssociationSettings
+from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 
 _UNLIMITED_SEND_PDU = 131072
 """What we send at most when neither the peer nor the user sets a limit."""
@@ -122,9 +123,10 @@ class Association:
         """
         started = time.monotonic()
         timeouts = settings.timeouts
-        wire = Wire.connect(settings.host, settings.port, timeouts.connect_s, timeouts.socket_s)
+        request = P.encode_associate_rq(settings)  # bad settings fail before connecting
+        wire = _connect(settings)
         try:
-            wire.send(P.encode_associate_rq(settings), "sending A-ASSOCIATE-RQ")
+            wire.send(request, "sending A-ASSOCIATE-RQ")
             wire.wait_readable(timeouts.acse_s, "waiting for A-ASSOCIATE-AC")
             pdu_type, pdu = wire.read_pdu(settings.max_pdu, "waiting for A-ASSOCIATE-AC")
             if pdu_type == P.ASSOCIATE_RJ:
@@ -141,6 +143,7 @@ class Association:
                     f"unexpected PDU type 0x{pdu_type:02X} instead of A-ASSOCIATE-AC"
                 )
             negotiated = P.decode_associate_ac(pdu)
+            _check_identity(settings.identity, negotiated)
         except DispatchError as exc:
             _abort_quietly(wire, exc)
             raise
@@ -211,6 +214,19 @@ class Association:
         except DispatchError as exc:
             self._abort_after(exc)
             raise
+
+    def reply_arriving(self, timeout_s: float = 0.0) -> bool:
+        """Whether the peer has sent something (the awaited response, as a rule) within
+        ``timeout_s``. For a caller with work it must not leave undone while the peer is
+        slow: False (also when unsure, or the association is broken) means "do it now".
+        Never raises; reads nothing."""
+        if not self._open:
+            return False
+        try:
+            self._wire.wait_readable(timeout_s, "waiting")
+        except DispatchError:
+            return False
+        return True
 
     def _send_dataset(self, head: bytes, context_id: int, data: DataSource, what: str) -> None:
         wire, fragment = self._wire, self._fragment
@@ -334,6 +350,43 @@ class Association:
     def _abort_after(self, exc: DispatchError) -> None:
         self._open = False
         _abort_quietly(self._wire, exc)
+
+
+def _connect(settings: AssociationSettings) -> Wire:
+    """The connection for ``settings``: plain TCP, or TLS with the handshake bounded by
+    the ACSE timeout (else the socket timeout)."""
+    timeouts = settings.timeouts
+    tls = settings.tls
+    if tls is None:
+        return Wire.connect(settings.host, settings.port, timeouts.connect_s, timeouts.socket_s)
+    from dispatch.net.tls import client_context
+
+    context = client_context(tls)
+    server_name = tls.server_name
+    if server_name is None and tls.check_hostname:
+        server_name = settings.host
+    return Wire.connect(
+        settings.host,
+        settings.port,
+        timeouts.connect_s,
+        timeouts.socket_s,
+        tls=context,
+        server_hostname=server_name,
+        handshake_timeout_s=timeouts.acse_s or timeouts.socket_s,
+    )
+
+
+def _check_identity(identity: UserIdentity | None, negotiated: P.Negotiated) -> None:
+    """-rsp: as DCMTK, a user name (and passcode) identity whose positive response was
+    requested must be answered; for the ticket kinds nothing is checked."""
+    if identity is None or not identity.positive_response:
+        return
+    if identity.kind not in (IdentityKind.USERNAME, IdentityKind.USERNAME_PASSCODE):
+        return
+    if negotiated.identity_response is None:
+        raise IdentityNotConfirmed(
+            "User Identity Negotiation failed: Positive response requested but none received"
+        )
 
 
 def _abort_quietly(wire: Wire, cause: DispatchError | None) -> None:

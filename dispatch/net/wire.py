@@ -1,9 +1,13 @@
-"""One blocking TCP socket with buffered PDU reads, and the single place where socket
-errors become the project's exceptions.
+"""One blocking TCP (or TLS) socket with buffered PDU reads, and the single place where
+socket and TLS errors become the project's exceptions.
 
 The socket stays in blocking mode (no Python-level timeout, which would add a poll()
 to every call): the socket timeout (-ts) is set as SO_RCVTIMEO/SO_SNDTIMEO, and the
 longer waits for an ACSE or DIMSE reply poll once before the first read.
+
+On a TLS socket every byte goes through the TLS layer: no ``sendfile``, no raw
+``sendmsg``; data sets are read into a buffer, framed as PDUs there, and written in
+large ``sendall`` calls.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import errno
 import os
 import select
 import socket
+import ssl
 import struct
 
 from dispatch.errors import (
@@ -23,7 +28,8 @@ from dispatch.errors import (
     NetworkTimeout,
     ProtocolError,
 )
-from dispatch.net.pdu import P_DATA_TF, PDU_HEADER, pdata_header
+from dispatch.net.pdu import P_DATA_TF, PDATA_HEADER, PDU_HEADER, pdata_header
+from dispatch.net.tls import peer_alert, translate_tls
 
 _RECV_SIZE = 65536
 _CONTROL_PDU_LIMIT = 1 << 20
@@ -38,6 +44,35 @@ _BATCH_BYTES = 1 << 20
 128 iovecs, well under IOV_MAX."""
 
 
+def _handshake(
+    sock: socket.socket,
+    context: ssl.SSLContext,
+    server_hostname: str | None,
+    timeout_s: float | None,
+    host: str,
+    port: int,
+) -> ssl.SSLSocket:
+    """Wrap the connected ``sock`` and complete the TLS handshake; closes it on failure."""
+    what = f"TLS handshake with {host}:{port}"
+    sock.settimeout(timeout_s)
+    try:
+        wrapped = context.wrap_socket(
+            sock, server_hostname=server_hostname, do_handshake_on_connect=False
+        )
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise ConnectFailed(f"{what}: {exc}") from exc
+    try:
+        wrapped.do_handshake()
+    except TimeoutError as exc:
+        wrapped.close()
+        raise NetworkTimeout(f"{what}: timed out") from exc
+    except OSError as exc:
+        wrapped.close()
+        raise translate(exc, what) from exc
+    return wrapped
+
+
 def _timeval(seconds: float | None) -> bytes:
     if not seconds:
         return struct.pack("ll", 0, 0)
@@ -50,7 +85,10 @@ def translate(exc: OSError, what: str) -> DispatchError:
 
     Called from ``except OSError`` clauses, not a context manager: it sits on the hot
     path of every send and receive, where a try block costs nothing until it fires.
+    TLS errors (certificates, handshake, alerts) go to :func:`~dispatch.net.tls.translate_tls`.
     """
+    if isinstance(exc, ssl.SSLError):
+        return translate_tls(exc, what)
     if isinstance(exc, TimeoutError | BlockingIOError) or exc.errno in (
         errno.EAGAIN,
         errno.EWOULDBLOCK,
@@ -70,6 +108,9 @@ class Wire:
 
     def __init__(self, sock: socket.socket, socket_timeout_s: float | None) -> None:
         self.sock = sock
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        """True on a TLS socket: nothing may bypass the TLS layer."""
+        self._more = 0 if self.tls else _MSG_MORE  # SSLSocket.sendall takes no flags
         self._fd = sock.fileno()
         self._buf = bytearray()
         self._poller = select.poll()
@@ -83,9 +124,20 @@ class Wire:
 
     @classmethod
     def connect(
-        cls, host: str, port: int, connect_timeout_s: float | None, socket_timeout_s: float | None
+        cls,
+        host: str,
+        port: int,
+        connect_timeout_s: float | None,
+        socket_timeout_s: float | None,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        handshake_timeout_s: float | None = None,
     ) -> Wire:
-        """Connect to ``host:port``; raises :class:`ConnectFailed` or :class:`NetworkTimeout`."""
+        """Connect to ``host:port``, then with ``tls`` complete the TLS handshake within
+        ``handshake_timeout_s`` (``server_hostname``: the name sent and, if the context
+        checks host names, checked). Raises :class:`ConnectFailed`,
+        :class:`NetworkTimeout`, :class:`~dispatch.errors.TlsError` or
+        :class:`ConnectionLost`."""
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -103,6 +155,8 @@ class Wire:
                 sock.close()
                 last = exc
                 continue
+            if tls is not None:
+                sock = _handshake(sock, tls, server_hostname, handshake_timeout_s, host, port)
             return cls(sock, socket_timeout_s)
         reason = _errtext(last) if last is not None else "no address"
         raise ConnectFailed(f"cannot connect to {host}:{port}: {reason}")
@@ -111,6 +165,8 @@ class Wire:
         """Block until data arrives, at most ``timeout_s`` (None: rely on the socket timeout)."""
         if timeout_s is None or self._buf:
             return
+        if self.tls and self.sock.pending():  # type: ignore[attr-defined]
+            return  # decrypted bytes wait inside the TLS layer, invisible to poll()
         if not self._poller.poll(int(timeout_s * 1000)):
             raise NetworkTimeout(f"{what}: no reply within {timeout_s:g} s")
 
@@ -146,9 +202,9 @@ class Wire:
     def send(self, data: bytes, what: str, more: bool = False) -> None:
         """Send all of ``data``; ``more`` tells the kernel that more follows at once."""
         try:
-            self.sock.sendall(data, _MSG_MORE if more else 0)
+            self.sock.sendall(data, self._more if more else 0)
         except OSError as exc:
-            raise translate(exc, what) from exc
+            raise self._send_error(exc, what) from exc
 
     def send_file_pdus(
         self, head: bytes, fd: int, offset: int, count: int, context_id: int, fragment: int,
@@ -161,10 +217,13 @@ class Wire:
         with MSG_MORE, then ``os.sendfile``. Smaller fragments (a peer that takes 16 KB
         PDUs) would make that two system calls per 16 KB, which costs more than the copy
         it saves; they are read into a buffer in batches and each batch goes out in one
-        ``sendmsg``. Plain TCP only: on a TLS socket either would bypass encryption.
+        ``sendmsg``. On a TLS socket neither is used (either would bypass encryption):
+        batches are framed in a buffer and written with ``sendall``.
         A file that ends early raises :class:`BadFile`.
         """
-        if fragment >= ZERO_COPY_MIN:
+        if self.tls:
+            self._tls_pdus(head, fd, offset, count, context_id, fragment, path)
+        elif fragment >= ZERO_COPY_MIN:
             self._sendfile_pdus(head, fd, offset, count, context_id, fragment, path)
         else:
             self._batched_pdus(head, fd, offset, count, context_id, fragment, path)
@@ -222,6 +281,57 @@ class Wire:
                 parts = []
         except OSError as exc:
             raise translate(exc, what) from exc
+
+    def _tls_pdus(
+        self, head: bytes, fd: int, offset: int, count: int, context_id: int, fragment: int,
+        path: str,
+    ) -> None:
+        """Read fragments straight into their places between PDU headers in one buffer,
+        then hand about 1 MiB at a time to the TLS layer."""
+        what = f"sending {path}"
+        per_batch = max(1, _BATCH_BYTES // fragment)
+        slot = fragment + PDATA_HEADER.size
+        size = len(head) + per_batch * slot
+        if self._batch is None or len(self._batch) < size:
+            self._batch = bytearray(size)
+        buf = self._batch
+        view = memoryview(buf)
+        end = offset + count
+        pos = len(head)
+        view[:pos] = head
+        try:
+            while True:
+                want = min(per_batch * fragment, end - offset)
+                targets: list[memoryview] = []
+                starts = range(0, want, fragment) if want else range(1)
+                for start in starts:
+                    piece = min(fragment, want - start)
+                    last = offset + start + piece == end
+                    PDATA_HEADER.pack_into(
+                        buf, pos, P_DATA_TF, piece + 6, piece + 2, context_id, 2 if last else 0
+                    )
+                    pos += PDATA_HEADER.size
+                    targets.append(view[pos : pos + piece])
+                    pos += piece
+                got = os.preadv(fd, targets, offset) if want else 0
+                if got != want:
+                    raise BadFile(path, "file ended early (changed since it was read?)")
+                offset += want
+                self.sock.sendall(view[:pos])
+                if offset >= end:
+                    return
+                pos = 0
+        except OSError as exc:
+            raise self._send_error(exc, what) from exc
+
+    def _send_error(self, exc: OSError, what: str) -> DispatchError:
+        """:func:`translate`, but on a TLS socket that the peer closed, its alert (if it
+        sent one) says why: a refused client certificate shows up here under TLS 1.3."""
+        if self.tls and isinstance(exc, ssl.SSLEOFError | ConnectionError):
+            alert = peer_alert(self.sock, what)  # type: ignore[arg-type]
+            if alert is not None:
+                return alert
+        return translate(exc, what)
 
     def _sendmsg_all(self, parts: list[bytes | memoryview], more: bool) -> None:
         total = sum(len(p) for p in parts)

@@ -105,3 +105,22 @@ def test_confirmed_files_are_not_sent_again(scp: StorageScp, tmp_path: Path) -> 
     uids = study.sop_instance_uids
     assert sent == [uids[0], uids[1], uids[1], uids[2]]
     assert store.progress("r3").state is JobState.COMPLETED
+
+
+def test_a_retry_does_not_resend_files_that_failed_for_good(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=3)
+    chunks = chunks_of(study.files, 10)
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="r4", halt=False)
+    store.create_job(spec, chunks)
+    scp.respond(0xC000, 0xA700)
+    first = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert first.status is ChunkStatus.RETRY
+    second = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert second.status is ChunkStatus.DONE
+    uids = study.sop_instance_uids
+    assert [s.sop_instance_uid for s in scp.stores] == [uids[0], uids[1], uids[1], uids[2]]
+    final = store.progress("r4")
+    assert (final.stored, final.failed) == (2, 1)

@@ -69,6 +69,7 @@ def test_record_counts_and_confirms(store: JobStore) -> None:
     assert (p.stored, p.failed, p.not_sent, p.bytes_stored) == (1, 1, 0, 100)
     assert p.failures == {"0xC000 (Error: cannot understand)": 1}
     assert store.confirmed(job, "c00001") == {"/a/1"}
+    assert store.settled(job, "c00001") == {"/a/1", "/a/2"}
 
 
 def test_stored_file_is_never_overwritten_nor_counted_twice(store: JobStore) -> None:
