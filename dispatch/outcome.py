@@ -16,6 +16,16 @@ from typing import Any
 from dispatch.status import describe
 
 
+def human_bytes(count: float) -> str:
+    """``10.8 kB``, ``17.1 MB``, ``2.15 GB``: decimal units, three significant digits."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB")
+    for unit in units[:-1]:
+        if count < 999.5:
+            return f"{count:.0f} B" if unit == "B" else f"{count:.3g} {unit}"
+        count /= 1000
+    return f"{count:.0f} {units[-1]}"
+
+
 class Outcome(StrEnum):
     STORED = "stored"
     FAILED = "failed"
@@ -95,7 +105,7 @@ class RunSummary:
             f"files: {self.files} (stored {self.stored}"
             + (f", {self.warnings} with warnings" if self.warnings else "")
             + f", failed {self.failed}, not sent {self.not_sent})",
-            f"bytes: {self.bytes} ({mb:.1f} MB) in {secs:.2f} s:"
+            f"bytes: {self.bytes} ({human_bytes(self.bytes)}) in {secs:.2f} s:"
             f" {self.stored / secs:.1f} files/s, {mb / secs:.1f} MB/s",
         ]
         for key, count in sorted(self.failures.items(), key=lambda kv: -kv[1]):

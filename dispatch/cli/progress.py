@@ -8,6 +8,7 @@ import time
 from typing import TextIO
 
 from dispatch.jobs.store import JobProgress
+from dispatch.outcome import human_bytes
 
 
 def _duration(seconds: float | None) -> str:
@@ -20,10 +21,10 @@ def _duration(seconds: float | None) -> str:
 
 def progress_line(p: JobProgress) -> str:
     """One line: files and bytes done of total, rate, ETA, failures so far."""
-    mb_done, mb_total = p.bytes_stored / 1e6, p.total_bytes / 1e6
     problems = p.failed + p.not_sent
     return (
-        f"{p.state.value}: {p.done}/{p.total_files} files, {mb_done:.1f}/{mb_total:.1f} MB,"
+        f"{p.state.value}: {p.done}/{p.total_files} files,"
+        f" {human_bytes(p.bytes_stored)}/{human_bytes(p.total_bytes)},"
         f" {p.files_per_s:.0f} files/s, {p.bytes_per_s / 1e6:.1f} MB/s,"
         f" ETA {_duration(p.eta_s)}, {problems} failed"
         + (f", {p.retries} retries" if p.retries else "")
@@ -36,7 +37,7 @@ def summary_lines(p: JobProgress) -> list[str]:
     lines = [
         f"job {p.job_id} ({p.name}) to {p.destination}: {p.state.value}",
         f"files: {p.total_files} (stored {p.stored}, failed {p.failed}, not sent {p.not_sent})",
-        f"bytes: {p.bytes_stored} ({p.bytes_stored / 1e6:.1f} MB) in {p.elapsed_s:.2f} s:"
+        f"bytes: {p.bytes_stored} ({human_bytes(p.bytes_stored)}) in {p.elapsed_s:.2f} s:"
         f" {p.stored / secs:.1f} files/s, {p.bytes_stored / 1e6 / secs:.1f} MB/s",
     ]
     if p.retries:

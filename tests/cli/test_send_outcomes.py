@@ -290,7 +290,7 @@ def test_summary_lines(scp: StorageScp, three: Study) -> None:
     seen = observe(run_dispatch, scp, "-nh", *three.files, setup=lambda p: p.respond(0xA700))
     out = seen.run.stdout
     assert "files: 3 (stored 2, failed 1, not sent 0)" in out
-    match = re.search(r"bytes: (\d+) \([\d.]+ MB\) in [\d.]+ s: [\d.]+ files/s, [\d.]+ MB/s", out)
+    match = re.search(r"bytes: (\d+) \([\d.]+ k?B\) in [\d.]+ s: [\d.]+ files/s, [\d.]+ MB/s", out)
     assert match, out
     assert int(match.group(1)) > 0
     assert re.search(r"1 × .*A700", out), out
