@@ -108,8 +108,12 @@ def write_report(path: str, outcomes: Sequence[FileOutcome], fmt: str = "jsonl")
 def finish_job(store: JobStore, final: JobProgress, report: str | None, *, quiet: bool) -> int:
     """After a job ended: write the report, print the summary, return the exit code."""
     from dispatch.cli.progress import summary_lines
+    from dispatch.jobs.model import JobState
 
-    outcomes = sorted(store.report(final.job_id), key=lambda o: o.path)
+    # A completed job exits 0 whatever its outcomes: read them only for a report (a
+    # job of many files takes a while to read back).
+    needed = report or final.state is not JobState.COMPLETED
+    outcomes = sorted(store.report(final.job_id), key=lambda o: o.path) if needed else []
     if report:
         write_report(report, outcomes)
     if not quiet:

@@ -48,7 +48,7 @@ class JobsConfig:
     retry_base_s: float = 2.0
     retry_cap_s: float = 300.0
     """Backoff: exponential from ``retry_base_s``, capped, full jitter."""
-    chunk_files: int = 200
+    chunk_files: int = 1000
     """Default maximum files per chunk (one task, one association)."""
     max_associations: int = 2
     """Default limit of simultaneous associations per destination."""

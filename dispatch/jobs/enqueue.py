@@ -89,17 +89,19 @@ def wait_for_job(
     on_progress: Callable[[JobProgress], None] | None = None,
     *,
     reaper: Callable[[], object] | None = None,
-    poll_s: float = 0.5,
+    poll_s: float = 0.1,
+    reap_every_s: float = 1.0,
     timeout_s: float | None = None,
 ) -> JobProgress:
-    """Poll the job until it is finished and return its final snapshot.
+    """Poll the job every ``poll_s`` until it is finished and return its final snapshot.
 
     ``on_progress`` gets every snapshot (a live display); ``reaper`` (e.g.
-    ``lambda: resend_reaped(store, app)``) is called at each poll so that a dead
-    worker's chunk is handed on even while no worker runs its reaper. Raises
+    ``lambda: resend_reaped(store, app)``) is called every ``reap_every_s`` so that a
+    dead worker's chunk is handed on even while no worker runs its reaper. Raises
     TimeoutError after ``timeout_s``.
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    reap_at = time.monotonic()
     while True:
         snapshot = store.progress(job_id)
         if on_progress is not None:
@@ -108,6 +110,7 @@ def wait_for_job(
             return snapshot
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
-        if reaper is not None:
+        if reaper is not None and time.monotonic() >= reap_at:
             reaper()
+            reap_at = time.monotonic() + reap_every_s
         time.sleep(poll_s)

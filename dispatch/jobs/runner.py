@@ -16,27 +16,35 @@ retries are spent, calls :func:`give_up`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from dispatch.errors import DispatchError, TransientError
-from dispatch.jobs.model import Chunk, FileRef, JobSpec
+from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
 from dispatch.jobs.store import JobStore
 from dispatch.net import Association
 from dispatch.observe import SendObserver, current
 from dispatch.outcome import FileOutcome, Outcome
-from dispatch.sender import store_file
+from dispatch.sender import Prepared, prepare, send_prepared
 from dispatch.status import describe, is_transient
 
 log = logging.getLogger("dispatch.jobs")
 
 ProgressSink = Callable[[FileOutcome], None]
+
+_STOP_CHECK_S = 0.25
+"""The job's halt and cancel flags are read again after this long (not once per file)."""
+_REPLY_GRACE_S = 0.002
+"""A response that takes longer than this marks the flags for a fresh read: the job may
+be halted or cancelled while a slow (or stalled) peer stores a file."""
 
 
 class ChunkStatus(StrEnum):
@@ -128,7 +136,7 @@ def run_chunk(
         # transient failure left unconfirmed.
         settled = store.settled(job_id, chunk_id)
         todo = [f for f in chunk.files if f.path not in settled]
-        if not todo or run.stop_if_stopped(todo):
+        if not todo or run.stop_if_stopped(todo, fresh=True):
             return run.finish()
         got = wait_for_slot(
             slots,
@@ -141,8 +149,8 @@ def run_chunk(
         )
         if not got:
             if beat.lost.is_set():
-                return ChunkResult(ChunkStatus.LOST, chunk_id, run.recorded)
-            run.stop_if_stopped(todo)
+                return run.lost()
+            run.stop_if_stopped(todo, fresh=True)
             return run.finish()
         beat.add("slot", lambda: slots.renew(spec.destination, holder, lease_s))
         try:
@@ -156,7 +164,13 @@ def run_chunk(
 
 
 class _Run:
-    """One run of one claimed chunk."""
+    """One run of one claimed chunk.
+
+    Each outcome is recorded before the next file goes out: a runner killed mid-chunk
+    leaves only the file in flight unconfirmed (sent once more by the runner that takes
+    the chunk over). Outcomes of files not sent at all are recorded in one call
+    (:meth:`record` with ``batch``, then :meth:`flush`).
+    """
 
     def __init__(
         self,
@@ -174,32 +188,68 @@ class _Run:
         self.on_progress = on_progress
         self.observer = observer
         self.recorded = 0
+        self._held: list[FileOutcome] = []
+        self._stopped: JobState | None = None
+        self._checked_at = -_STOP_CHECK_S
 
-    def record(self, outcome: FileOutcome) -> None:
-        if self.store.record(self.spec.job_id, outcome):
-            self.recorded += 1
-            self.observer.file_done(self.spec.destination, outcome)
-            if self.on_progress is not None:
-                self.on_progress(outcome)
+    def record(self, outcome: FileOutcome, *, batch: bool = False) -> None:
+        """Record ``outcome``, with every outcome held back before it; with ``batch``
+        it may itself be held back until :meth:`flush`."""
+        self._held.append(outcome)
+        if not batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Record every outcome held back, in order."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        recorded = self.store.record_many(self.spec.job_id, held)
+        for outcome, new in zip(held, recorded, strict=True):
+            if new:
+                self.recorded += 1
+                self.observer.file_done(self.spec.destination, outcome)
+                if self.on_progress is not None:
+                    self.on_progress(outcome)
+
+    def stopped(self, *, fresh: bool = False) -> JobState | None:
+        """The job's halt/cancel state, read from the store at most every
+        :data:`_STOP_CHECK_S` unless ``fresh`` (and after each slow answer of the peer:
+        see :meth:`send`); once stopped, a run stays stopped."""
+        now = time.monotonic()
+        if self._stopped is None and (fresh or now - self._checked_at >= _STOP_CHECK_S):
+            self._stopped = self.store.stopped(self.spec.job_id)
+            self._checked_at = now
+        return self._stopped
 
     def halt_for(self, outcome: FileOutcome) -> None:
         """With the halt policy, an unsuccessful outcome halts the whole job."""
         if outcome.outcome is Outcome.STORED or not self.spec.policy.halt:
             return
         why = describe(outcome.status) if outcome.status is not None else outcome.reason
+        self.flush()
         if self.store.halt(self.spec.job_id, outcome.path, why):
             log.error("job %s halted: %s: %s", self.spec.job_id, outcome.path, why)
+        # Halted now (by this file or an earlier one): nothing more goes out.
+        self._stopped = self.store.stopped(self.spec.job_id) or JobState.HALTED
 
-    def stop_if_stopped(self, todo: Sequence[FileRef]) -> bool:
+    def stop_if_stopped(self, todo: Sequence[FileRef], *, fresh: bool = False) -> bool:
         """If the job halted or was cancelled, record ``todo`` as NOT_SENT; True then."""
-        stopped = self.store.stopped(self.spec.job_id)
+        stopped = self.stopped(fresh=fresh)
         if stopped is None:
             return False
         for ref in todo:
-            self.record(FileOutcome(ref.path, Outcome.NOT_SENT, reason=f"job {stopped.value}"))
+            reason = f"job {stopped.value}"
+            self.record(FileOutcome(ref.path, Outcome.NOT_SENT, reason=reason), batch=True)
+        self.flush()
         return True
 
+    def lost(self) -> ChunkResult:
+        self.flush()
+        return ChunkResult(ChunkStatus.LOST, self.chunk.chunk_id, self.recorded)
+
     def finish(self) -> ChunkResult:
+        self.flush()
         last = self.store.finish_chunk(self.spec.job_id, self.chunk.chunk_id)
         return ChunkResult(ChunkStatus.DONE, self.chunk.chunk_id, self.recorded, job_finished=last)
 
@@ -213,6 +263,7 @@ class _Run:
         reason: str,
     ) -> ChunkResult:
         """``reason``: one of :data:`dispatch.observe.RETRY_REASONS`."""
+        self.flush()
         self.observer.retry(self.spec.destination, reason)
         log.warning(
             "chunk %s of job %s will be retried: %s", self.chunk.chunk_id, self.spec.job_id, error
@@ -228,15 +279,31 @@ class _Run:
         )
 
     def send(self, todo: list[FileRef]) -> ChunkResult:
+        """Send ``todo`` in order over one association (opened when the first file
+        needs it, again if it broke). While the peer stores a file, the next one is
+        read and its context chosen, and the job's flags are read when due."""
         spec, policy = self.spec, self.spec.policy
         assoc: Association | None = None
+        ahead: dict[int, Prepared] = {}
+
+        def while_storing(index: int, current: Association) -> None:
+            # Runs between sending file ``index`` and reading the peer's answer.
+            following = index + 1
+            if following < len(todo) and not changed_since_submission(todo[following]):
+                ahead[following] = prepare(current, todo[following].path, policy)
+            if current.reply_arriving(_REPLY_GRACE_S):
+                self.stopped()  # when due: the round trip overlaps the peer's work
+            else:
+                self._checked_at = -_STOP_CHECK_S  # read them once it answers
+
         try:
             for index, ref in enumerate(todo):
                 if self.beat.lost.is_set():
-                    return ChunkResult(ChunkStatus.LOST, self.chunk.chunk_id, self.recorded)
+                    return self.lost()
                 if self.stop_if_stopped(todo[index:]):
                     break
-                problem = changed_since_submission(ref)
+                prepared = ahead.pop(index, None)
+                problem = "" if prepared is not None else changed_since_submission(ref)
                 if problem:
                     outcome = FileOutcome(ref.path, Outcome.NOT_SENT, reason=problem)
                     self.record(outcome)
@@ -246,6 +313,8 @@ class _Run:
                     if assoc is not None:  # it broke after its last file
                         self.observer.association_closed(spec.destination)
                         assoc = None
+                    prepared = None  # read ahead for the association that broke
+                    ahead.clear()
                     try:
                         assoc = Association.open(spec.settings)
                     except TransientError as exc:
@@ -256,8 +325,12 @@ class _Run:
                         self._refused(todo[index:], f"association failed: {exc}")
                         break
                     self.observer.association_opened(spec.destination, assoc.setup_s)
+                if prepared is None:
+                    prepared = prepare(assoc, ref.path, policy)
                 try:
-                    outcome = store_file(assoc, ref.path, policy)
+                    outcome = send_prepared(
+                        assoc, prepared, policy, functools.partial(while_storing, index, assoc)
+                    )
                 except TransientError as exc:
                     return self.retry(todo[index:], str(exc), ref.path, reason="exchange")
                 except DispatchError as exc:
@@ -281,6 +354,7 @@ class _Run:
                 if assoc.is_open:
                     _end(assoc, policy.abort_at_end)
                 self.observer.association_closed(spec.destination)
+            self.flush()
         return self.finish()
 
     def _refused(self, todo: Sequence[FileRef], reason: str) -> None:

@@ -93,9 +93,28 @@ def encode_associate_rq(settings: AssociationSettings) -> bytes:
     longer than 16 characters, a malformed UID).
     """
     try:
-        return _encode_associate_rq(settings)
+        cached = _RQ_CACHE.get(settings)
+    except TypeError:  # settings holding something unhashable: encode every time
+        cached = None
+    if cached is not None:
+        return cached
+    try:
+        encoded = _encode_associate_rq(settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    try:
+        if len(_RQ_CACHE) >= _RQ_CACHE_SIZE:
+            _RQ_CACHE.pop(next(iter(_RQ_CACHE)))
+        _RQ_CACHE[settings] = encoded
+    except TypeError:
+        pass
+    return encoded
+
+
+_RQ_CACHE: dict[AssociationSettings, bytes] = {}
+"""Encoded requests by settings: building the proposed contexts costs milliseconds
+(UID validation), and a worker opens one association per chunk with the same settings."""
+_RQ_CACHE_SIZE = 16
 
 
 def _encode_associate_rq(settings: AssociationSettings) -> bytes:

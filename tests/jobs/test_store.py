@@ -82,6 +82,23 @@ def test_stored_file_is_never_overwritten_nor_counted_twice(store: JobStore) -> 
     assert [o.outcome for o in store.report(job)] == [Outcome.STORED]
 
 
+def test_record_many_records_in_order_as_record_does(store: JobStore) -> None:
+    job = _job(store)
+    assert store.record(job, stored("/a/1", 100))
+    outcomes = [
+        stored("/a/1", 100),  # already stored: nothing changes
+        FileOutcome("/a/2", Outcome.FAILED, status=0xC000, reason="Error"),
+        stored("/a/2", 200),  # a later success replaces the failure
+        stored("/b/1", 300),
+    ]
+    assert store.record_many(job, outcomes) == [False, True, True, True]
+    assert store.record_many(job, []) == []
+    p = store.progress(job)
+    assert (p.stored, p.failed, p.not_sent, p.bytes_stored, p.failures) == (3, 0, 0, 600, {})
+    assert store.settled(job, "c00001") == {"/a/1", "/a/2"}
+    assert store.record_many("nope", [stored("/x")]) == [False]
+
+
 def test_later_success_replaces_a_failure_in_the_counters(store: JobStore) -> None:
     job = _job(store)
     store.record(job, FileOutcome("/a/2", Outcome.FAILED, status=0xC000))
