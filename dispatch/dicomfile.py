@@ -53,6 +53,7 @@ _MAX_CAPTURED = 1024
 _SOP_CLASS = 0x00080016
 _SOP_INSTANCE = 0x00080018
 _STUDY_INSTANCE = 0x0020000D
+_TRAILING_PADDING = 0xFFFCFFFC
 _CAPTURED = frozenset({_SOP_CLASS, _SOP_INSTANCE, _STUDY_INSTANCE})
 
 _LE_EXPLICIT = struct.Struct("<HH2sH")
@@ -70,7 +71,9 @@ class DicomFileInfo:
     The UIDs have their trailing NUL padding removed; a trailing space is kept (the
     ``-up`` option of the sender strips it). ``transfer_syntax`` is the syntax of the data
     set as stored: from the meta header, or detected when the meta header has none.
-    The data set occupies bytes ``[dataset_offset, dataset_offset + dataset_length)``.
+    The data set to send occupies bytes ``[dataset_offset, dataset_offset +
+    dataset_length)``: up to the end of the file, less a Data Set Trailing Padding
+    element (FFFC,FFFC) that ends an uncompressed data set (storescu leaves it out too).
     """
 
     path: str
@@ -179,6 +182,18 @@ class _InflateSource:
 _Source = _FileSource | _InflateSource
 
 
+class _Found:
+    """What the top-level walk picks up on its way."""
+
+    __slots__ = ("padding_at", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[int, bytes] = {}
+        """Values of the captured attributes, by tag."""
+        self.padding_at: int | None = None
+        """Where a top-level Data Set Trailing Padding (FFFC,FFFC) element starts."""
+
+
 def uses_long_length(vr: bytes) -> bool:
     """Whether an explicit VR header has the 4-byte length form.
 
@@ -197,12 +212,12 @@ def _walk(
     explicit: bool,
     little: bool,
     depth: int,
-    found: dict[int, bytes] | None,
+    found: _Found | None,
 ) -> int:
     """Walk the elements of a data set (top level) or of an item (``depth`` > 0).
 
     Returns the position after the data set, or after the item delimiter of an item.
-    ``found`` collects the values of the captured attributes (top level only).
+    ``found`` collects what the top level holds of interest.
     """
     if depth > _MAX_DEPTH:
         raise _bad("sequences nested too deeply")
@@ -213,6 +228,7 @@ def _walk(
     buf = src.buf
     base = src.base
     while True:
+        start = pos
         off = pos - base
         if len(buf) - off < 12:
             src.window(pos, 12)
@@ -262,12 +278,14 @@ def _walk(
                 )
         elif not src.reaches(end):
             raise _truncated(f"({group:04X},{elem:04X}) has {length} bytes, more than left")
-        if found is not None and length <= _MAX_CAPTURED:
+        if found is not None:
             tag = group << 16 | elem
-            if tag in _CAPTURED:
+            if tag in _CAPTURED and length <= _MAX_CAPTURED:
                 src.window(pos, length)
                 buf, base = src.buf, src.base
-                found[tag] = bytes(buf[pos - base : end - base])
+                found.values[tag] = bytes(buf[pos - base : end - base])
+            elif tag == _TRAILING_PADDING:
+                found.padding_at = start
         pos = end
 
 
@@ -400,7 +418,7 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
     if syntax is None:
         src.window(offset, 6)
         syntax = detect_syntax(src.buf[offset - src.base : offset - src.base + 6])
-    found: dict[int, bytes] = {}
+    found = _Found()
     try:
         if syntax == DEFLATED_LE:
             _walk(_InflateSource(fd, offset), 0, True, True, 0, found)
@@ -409,25 +427,29 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
             little = syntax != EXPLICIT_BE
             _walk(src, offset, explicit, little, 0, found)
     except _Malformed as exc:
-        if exc.truncated and (has_meta or found):
+        if exc.truncated and (has_meta or found.values):
             raise BadFile(path, f"truncated data set: {exc.reason}") from None
         raise BadFile(path, f"bad DICOM file: {exc.reason}") from None
     except OSError as exc:
         raise BadFile(path, f"cannot read: {exc.strerror}") from None
-    sop_class = _uid(found.get(_SOP_CLASS, b""))
+    sop_class = _uid(found.values.get(_SOP_CLASS, b""))
     if not sop_class:
         raise BadFile(path, "no SOP Class UID in data set")
-    sop_instance = _uid(found.get(_SOP_INSTANCE, b""))
+    sop_instance = _uid(found.values.get(_SOP_INSTANCE, b""))
     if not sop_instance:
         raise BadFile(path, "no SOP Instance UID in data set")
-    study = found.get(_STUDY_INSTANCE)
+    study = found.values.get(_STUDY_INSTANCE)
+    end = size
+    if found.padding_at is not None and syntax != DEFLATED_LE:
+        # storescu does not send the trailing padding: the data set ends before it.
+        end = found.padding_at
     return DicomFileInfo(
         path=path,
         sop_class_uid=sop_class,
         sop_instance_uid=sop_instance,
         transfer_syntax=syntax,
         dataset_offset=offset,
-        dataset_length=size - offset,
+        dataset_length=end - offset,
         has_meta=has_meta,
         study_instance_uid=None if study is None else _uid(study).rstrip(" ") or None,
     )

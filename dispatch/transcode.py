@@ -6,9 +6,10 @@ copied (and byte-swapped when the endianness changes) one chunk at a time.
 
 Sequences and items are always written with undefined length and delimiters, because a
 header's size differs between implicit and explicit VR and defined lengths would have to
-be recomputed. Group length elements (gggg,0000) are dropped, as DCMTK does when it
-converts. VRs missing from an implicit VR source come from pydicom's data dictionary
-(private and unknown tags become UN; an unknown tag with undefined length is a sequence).
+be recomputed. Group length elements (gggg,0000) and Data Set Trailing Padding
+(FFFC,FFFC) are dropped, as DCMTK does when it converts. VRs missing from an implicit VR
+source come from pydicom's data dictionary (private and unknown tags become UN; an
+unknown tag with undefined length is a sequence).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _SWAP_WIDTH: dict[bytes, int] = {
 _ARRAY_CODE = {2: "H", 4: "I", 8: "Q"}
 
 _PIXEL_REPRESENTATION = 0x00280103
+_TRAILING_PADDING = 0xFFFCFFFC
 
 
 class _Malformed(Exception):
@@ -89,10 +91,12 @@ class _Reader:
         want = max(want, _READ_SIZE)
         try:
             while True:
+                if decomp.eof:
+                    return b""  # bytes after the end of the deflate stream are ignored
                 if decomp.unconsumed_tail:
                     out = decomp.decompress(decomp.unconsumed_tail, want)
-                elif decomp.eof or self._left <= 0:
-                    return decomp.flush() if not decomp.eof else b""
+                elif self._left <= 0:
+                    return decomp.flush()
                 else:
                     chunk = self._f.read(min(_READ_SIZE, self._left))
                     self._left -= len(chunk)
@@ -291,13 +295,16 @@ class _Converter:
                 else:
                     # Implicit to implicit (inside a UN sequence): only sequences matter.
                     vr = b"SQ" if length == UNDEFINED_LENGTH else b"UN"
-            if vr == b"SQ":
+            if vr == b"SQ" or (vr == b"UN" and length == UNDEFINED_LENGTH):
+                # PS3.5 6.2.2 (CP-246): an undefined-length UN is a sequence encoded in
+                # implicit VR LE; like DCMTK, write it as SQ in the target syntax.
+                item_src = self.src if vr == b"SQ" else _IMPLICIT_LE
                 self._header(group, elem, b"SQ", UNDEFINED_LENGTH)
-                yield from self._items(length, depth, self.src, self.dst)
+                yield from self._items(length, depth, item_src, self.dst)
             elif length == UNDEFINED_LENGTH:
-                yield from self._undefined(group, elem, vr, depth)
-            elif elem == 0:
-                # Group lengths are dropped: they would be wrong after conversion.
+                yield from self._undefined(group, elem, vr)
+            elif elem == 0 or tag == _TRAILING_PADDING:
+                # Group lengths would be wrong after conversion; DCMTK drops both.
                 for _ in reader.pieces(length, self.chunk_size, 1):
                     pass
             else:
@@ -324,14 +331,8 @@ class _Converter:
         for piece in reader.pieces(length, self.chunk_size - self.chunk_size % 8, width):
             yield _swap(piece, width) if width > 1 else piece
 
-    def _undefined(self, group: int, elem: int, vr: bytes, depth: int) -> Iterator[bytes]:
-        """An undefined-length value that is not SQ: UN (CP-246) or encapsulated data."""
-        if vr == b"UN":
-            # PS3.5 6.2.2: the value is a sequence in implicit VR little endian, and stays
-            # so in an explicit output (as UN); an implicit output holds it as it is too.
-            self._header(group, elem, b"UN", UNDEFINED_LENGTH)
-            yield from self._items(UNDEFINED_LENGTH, depth, _IMPLICIT_LE, _IMPLICIT_LE)
-            return
+    def _undefined(self, group: int, elem: int, vr: bytes) -> Iterator[bytes]:
+        """An undefined-length value that is neither SQ nor UN: encapsulated data."""
         if not self.dst.explicit:
             raise _Malformed(
                 f"encapsulated ({group:04X},{elem:04X}) cannot be written in implicit VR"

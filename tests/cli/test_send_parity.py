@@ -156,11 +156,6 @@ def test_context_and_data_set_per_file_equal_storescus(
         assert values(mine.dataset()) == values(theirs.dataset())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dispatch sends (FFFC,FFFC) as it is in the file (dicomfile's data set range "
-    "and transcode both keep it)",
-)
 @pytest.mark.parametrize("accepted", ["explicit", "implicit"], ids=["as-is", "converted"])
 def test_trailing_padding_is_left_out_as_by_storescu(scp: StorageScp, accepted: str) -> None:
     """CT_small.dcm (explicit little endian) ends in Data Set Trailing Padding, which
