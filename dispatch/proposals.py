@@ -3,13 +3,19 @@
 Both follow DCMTK's storescu: two contexts per SOP class by default (the preferred
 syntax alone, then the other syntaxes), one with ``-xi`` or ``+C``; and per file the
 first accepted context in the order: the file's own syntax, explicit VR, implicit VR
-little endian, anything for that SOP class.
+little endian, anything for that SOP class (converted, see :mod:`dispatch.codecs`).
+
+Proposals derived from the files (``-R``, ``--propose-own``) may need more than the 128
+contexts an association can carry: :func:`file_proposals` then splits them over several
+associations, as dcmsend does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
+from dispatch.codecs import Fidelity, fidelity
 from dispatch.errors import NoPresentationContext, UsageError
 from dispatch.net import AcceptedContext
 from dispatch.settings import PresentationContext
@@ -71,46 +77,130 @@ def build_contexts(
     return tuple(contexts)
 
 
+@dataclass(frozen=True)
+class ProposalGroup:
+    """The contexts of one association and the SOP classes they serve."""
+
+    contexts: tuple[PresentationContext, ...]
+    sop_classes: frozenset[str]
+
+
+def file_proposals(
+    proposal: str,
+    files: Iterable[tuple[str, str]],
+    combine: bool = False,
+    own_first: bool = False,
+) -> list[ProposalGroup]:
+    """The contexts for the given files' (SOP class, transfer syntax) pairs, split into
+    groups of at most 128, one association each (as dcmsend does); a class's contexts
+    are never split.
+
+    Per SOP class, in first-seen order: with ``own_first`` (``--propose-own``) one
+    context for each of its files' own syntaxes (first-seen order; with ``combine`` one
+    context holding them before the proposed ones), then the contexts of ``proposal``
+    as :func:`build_contexts` makes them. Without ``own_first`` and within 128 contexts
+    the result is :func:`build_contexts`' (storescu's ``-R``).
+    """
+    syntaxes = transfer_syntaxes(proposal)
+    standard: tuple[tuple[str, ...], ...]
+    standard = (syntaxes,) if combine or len(syntaxes) == 1 else (syntaxes[:1], syntaxes[1:])
+    own: dict[str, list[str]] = {}
+    for sop_class, syntax in files:
+        seen = own.setdefault(sop_class, [])
+        if own_first and syntax not in seen:
+            seen.append(syntax)
+    batches: list[list[tuple[str, tuple[str, ...]]]] = [[]]
+    for sop_class, own_syntaxes in own.items():
+        groups: list[tuple[str, ...]]
+        if combine and own_syntaxes:
+            rest = tuple(ts for ts in syntaxes if ts not in own_syntaxes)
+            groups = [(*own_syntaxes, *rest)]
+        else:
+            extra = [(ts,) for ts in own_syntaxes if (ts,) != standard[0]]
+            groups = [*extra, *standard]
+        if len(batches[-1]) + len(groups) > MAX_CONTEXTS:
+            batches.append([])
+        batches[-1].extend((sop_class, group) for group in groups)
+    return [
+        ProposalGroup(
+            tuple(
+                PresentationContext(2 * index + 1, sop_class, group)
+                for index, (sop_class, group) in enumerate(batch)
+            ),
+            frozenset(sop_class for sop_class, _ in batch),
+        )
+        for batch in batches
+        if batch
+    ]
+
+
 def choose_context(
     accepted: Sequence[AcceptedContext],
     sop_class: str,
     file_syntax: str,
     prefer_deflated: bool = False,
+    allow_lossy: bool = False,
+    problem: Callable[[str], str] | None = None,
 ) -> AcceptedContext:
     """The accepted context that will carry a file of ``sop_class`` in ``file_syntax``.
 
     Order of preference (as storescu): the file's own syntax; explicit VR little or
-    big endian; implicit VR little endian; any context of the class. A context whose
-    syntax differs from the file's is only usable when both are uncompressed (the data
-    set is then converted on the way out). With ``prefer_deflated`` (``-xd``) an
-    uncompressed file goes deflated when that was accepted, as storescu does.
-    Raises :class:`NoPresentationContext`.
+    big endian; implicit VR little endian; then any context of the class the file can
+    be converted to without loss (context id order), then, with ``allow_lossy``, one it
+    can be converted to with loss. An encapsulated file is decompressed into the
+    uncompressed syntaxes, and re-encoded into others (see :mod:`dispatch.codecs`); an
+    uncompressed one compressed where an encoder exists. With ``prefer_deflated``
+    (``-xd``) an uncompressed file goes deflated when that was accepted, as storescu
+    does. ``problem(target)`` tells why the file's pixels cannot be converted to
+    ``target`` ("" when they can; by default every conversion of the table is taken
+    as possible). Raises :class:`NoPresentationContext` naming the reason.
     """
     candidates = [c for c in accepted if c.abstract_syntax == sop_class]
     if not candidates:
         raise NoPresentationContext(f"no presentation context for SOP class {sop_class}")
+    reasons: dict[str, str] = {}
+
+    def usable(target: str, lossy_ok: bool) -> bool:
+        kind = fidelity(file_syntax, target)
+        if kind is None:
+            return False
+        if kind is Fidelity.LOSSY and not lossy_ok:
+            reasons.setdefault(target, "lossy conversion not allowed (--allow-lossy)")
+            return False
+        if kind is Fidelity.SAME or problem is None:
+            return True
+        why = problem(target)
+        if why:
+            reasons.setdefault(target, why)
+        return not why
+
     order: tuple[str, ...] = (file_syntax, EXPLICIT_LE, EXPLICIT_BE, IMPLICIT_LE)
     if prefer_deflated and file_syntax in _CONVERTIBLE_SOURCES:
         order = (DEFLATED_LE, *order)
     for wanted in order:
         for context in candidates:
-            if context.transfer_syntax == wanted and _convertible(file_syntax, wanted):
+            if context.transfer_syntax == wanted and usable(wanted, False):
                 return context
-    # storescu's last resort: any accepted context of the class it can convert to.
-    for context in candidates:
-        if _convertible(file_syntax, context.transfer_syntax):
-            return context
+    # storescu's last resort, any accepted context of the class it can convert to,
+    # extended by the codecs: lossless conversions first, then lossy ones if allowed.
+    for lossy_ok in (False, True) if allow_lossy else (False,):
+        for context in candidates:
+            if usable(context.transfer_syntax, lossy_ok):
+                return context
     offered = ", ".join(sorted({c.transfer_syntax for c in candidates}))
+    why = "; ".join(f"{ts}: {text}" for ts, text in sorted(reasons.items()))
     raise NoPresentationContext(
         f"no presentation context for transfer syntax {file_syntax} of SOP class"
-        f" {sop_class} (accepted: {offered}); unable to convert"
+        f" {sop_class} (accepted: {offered}); unable to convert" + (f" ({why})" if why else "")
     )
 
 
 def _convertible(source: str, target: str) -> bool:
-    return source == target or (source in _CONVERTIBLE_SOURCES and target in _CONVERTIBLE_SOURCES)
+    """Whether a data set in ``source`` can go as ``target`` without loss (lossy
+    conversions need the user's permission: see :func:`choose_context`)."""
+    kind = fidelity(source, target)
+    return kind is Fidelity.SAME or kind is Fidelity.LOSSLESS
 
 
 _CONVERTIBLE_SOURCES = UNCOMPRESSED | {DEFLATED_LE}
-"""Deflated explicit VR little endian inflates to any uncompressed syntax, and any of
-those deflates."""
+"""Syntaxes that go deflated with ``-xd``: the uncompressed ones, and deflated itself."""

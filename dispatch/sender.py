@@ -11,14 +11,17 @@ reported through the ``on_outcome`` callback in input order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from dispatch import status as st
+from dispatch.codecs import needs_codec
+from dispatch.codecs.convert import target_checker
 from dispatch.dicomfile import DicomFileInfo, read_info
 from dispatch.errors import (
     BadFile,
@@ -26,12 +29,13 @@ from dispatch.errors import (
     NoPresentationContext,
     PeerAborted,
 )
+from dispatch.identities import Identity, Inventor, inventor_for, new_seed
 from dispatch.net import AcceptedContext, Association, DataSource
 from dispatch.observe import current, destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import choose_context
 from dispatch.settings import AssociationSettings, SendPolicy
-from dispatch.uids import DEFLATED_LE, EXPLICIT_LE
+from dispatch.uids import DEFLATED_LE, EXPLICIT_LE, IMPLICIT_LE
 
 log = logging.getLogger("dispatch.send")
 
@@ -54,6 +58,8 @@ class Prepared:
     info: DicomFileInfo | None = None
     context: AcceptedContext | None = None
     reason: str = ""
+    identity: Identity | None = None
+    """Invented identities to send the file with (+II); set after :func:`prepare`."""
 
 
 def prepare(
@@ -69,11 +75,14 @@ def prepare(
             info.sop_class_uid,
             info.transfer_syntax,
             policy.prefer_deflated,
+            policy.allow_lossy,
+            target_checker(info),
         )
     except BadFile as exc:
         return Prepared(path, reason=exc.reason)
     except NoPresentationContext as exc:
-        return Prepared(path, reason=str(exc))
+        # The file was read: with +II it takes its turn of the counters, as in storescu.
+        return Prepared(path, info, reason=str(exc))
     return Prepared(path, info, context)
 
 
@@ -112,10 +121,26 @@ def send_prepared(
     started = time.monotonic()
     sop_class = _strip_padding(info.sop_class_uid, policy)
     sop_instance = _strip_padding(info.sop_instance_uid, policy)
+    identity = prepared.identity
+    replace = None
+    if identity is not None:
+        # The C-STORE names the instance the peer receives: the invented one.
+        sop_instance, replace = identity.sop_instance_uid, identity.replacements()
+        log.info("Inventing Identifying Information (%s)", identity.describe())
     log.info("Sending file: %s", path)
     try:
         with open(path, "rb") as fileobj:
-            data = _data_source(info, context, fileobj, policy.deflate_level)
+            try:
+                data = _data_source(
+                    info, context, fileobj, policy.deflate_level, replace, not policy.new_vrs
+                )
+            except BadFile as exc:
+                # Pixel data that cannot be converted: nothing was sent (dispatch.codecs).
+                if meanwhile is not None:
+                    meanwhile()
+                return FileOutcome(
+                    path, Outcome.NOT_SENT, reason=exc.reason, sop_instance_uid=sop_instance
+                )
             message_id = assoc.send_request(context, sop_class, sop_instance, data)
     except OSError as exc:
         # Opening failed: the file vanished or lost its permissions since it was read.
@@ -148,20 +173,42 @@ def send_prepared(
 
 
 def _data_source(
-    info: DicomFileInfo, context: AcceptedContext, handle: BinaryIO, deflate_level: int
+    info: DicomFileInfo,
+    context: AcceptedContext,
+    handle: BinaryIO,
+    deflate_level: int,
+    replace: Mapping[int, bytes] | None = None,
+    old_vrs: bool = False,
 ) -> DataSource:
     """The file's data set as it goes on the wire: the bytes on disk when the context
-    has the file's own syntax (zero-copy), else converted while streaming."""
+    has the file's own syntax and nothing is rewritten (zero-copy), else converted
+    while streaming. ``replace`` and ``old_vrs``: see
+    :func:`~dispatch.transcode.convert_dataset` (invented identities, ``-u``)."""
     source, target = info.transfer_syntax, context.transfer_syntax
-    if target == source:
+    rewrite = bool(replace) or (old_vrs and target != IMPLICIT_LE)
+    if target == source and not rewrite:
         return DataSource.file_range(info.path, handle, info.dataset_offset, info.dataset_length)
+    if needs_codec(source, target):
+        # Pixel data decoded or encoded; raises BadFile before anything is sent.
+        from dispatch.codecs.convert import open_conversion
+
+        log.info("Converting pixel data: %s -> %s", source, target)
+        converted = open_conversion(handle, info, target, deflate_level, replace=replace)
+        return DataSource.stream(info.path, converted)
     from dispatch.deflate import deflate
     from dispatch.transcode import convert_dataset
 
-    log.info("Converting transfer syntax: %s -> %s", source, target)
+    if target != source:
+        log.info("Converting transfer syntax: %s -> %s", source, target)
     plain_target = EXPLICIT_LE if target == DEFLATED_LE else target
     chunks = convert_dataset(
-        handle, info.dataset_offset, info.dataset_length, source, plain_target
+        handle,
+        info.dataset_offset,
+        info.dataset_length,
+        source,
+        plain_target,
+        replace=replace,
+        old_vrs=old_vrs,
     )
     if target == DEFLATED_LE:
         chunks = deflate(chunks, deflate_level)
@@ -222,8 +269,10 @@ def send_files(
         return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
     observer, destination = current(), destination_name(settings)
     observer.association_opened(destination, assoc.setup_s)
+    # +II: storescu's counters run across files and repeats of this run.
+    inventor = inventor_for(policy, new_seed(), clock=True)
     try:
-        return _send_all(assoc, settings, pending, policy, infos)
+        return _send_all(assoc, settings, pending, policy, infos, inventor)
     finally:
         observer.association_closed(destination)
 
@@ -234,12 +283,14 @@ def _send_all(
     pending: _Pending,
     policy: SendPolicy,
     infos: dict[str, DicomFileInfo] | None,
+    inventor: Inventor | None = None,
 ) -> SendResult:
     """:func:`send_files` once the association is open; ends it before returning."""
     _log_contexts(settings, assoc)
     result = SendResult(EXIT_OK)
     known = infos or {}
     ahead: dict[int, Prepared] = {}
+    invented = 0  # instances that took their turn of the invented identities
 
     def read_ahead() -> None:
         # Runs while the peer stores the current file (see send_prepared).
@@ -251,6 +302,9 @@ def _send_all(
     for path in pending:
         index = pending.position
         current = ahead.pop(index, None) or prepare(assoc, path, policy, known.get(path))
+        if inventor is not None and current.info is not None:
+            current = dataclasses.replace(current, identity=inventor.identity(invented))
+            invented += 1
         try:
             outcome = send_prepared(assoc, current, policy, read_ahead)
         except PeerAborted as exc:

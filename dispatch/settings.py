@@ -200,3 +200,21 @@ class SendPolicy:
     """Send uncompressed files deflated when that context was accepted (-xd)."""
     deflate_level: int = 6
     """zlib level for data sets deflated on the way out."""
+    allow_lossy: bool = False
+    """Convert to a lossy transfer syntax when no lossless one was accepted
+    (--allow-lossy); off by default (see :mod:`dispatch.codecs`)."""
+    new_vrs: bool = True
+    """Send the VRs introduced after 1993 as they are (+u); False (-u) sends UN, UT, UC,
+    UR, OD, OF, OL, OV, SV and UV as OB in explicit VR syntaxes, as DCMTK does."""
+    invent_identities: bool = False
+    """Invent SOP instance, series, study and patient identities (+II; see
+    :mod:`dispatch.identities`)."""
+    invent_series: int = 100
+    """+IR: a new series after this many images."""
+    invent_study: int = 50
+    """+IS: a new study after this many series."""
+    invent_patient: int = 25
+    """+IP: a new patient after this many studies."""
+    invent_stamp: int = 0
+    """The time (seconds) written into invented IDs and names, fixed when the command
+    line is read so that every worker of a job writes the same."""

@@ -10,6 +10,15 @@ be recomputed. Group length elements (gggg,0000) and Data Set Trailing Padding
 (FFFC,FFFC) are dropped, as DCMTK does when it converts. VRs missing from an implicit VR
 source come from pydicom's data dictionary (private and unknown tags become UN; an
 unknown tag with undefined length is a sequence).
+
+The same walk rewrites on the way (see :func:`convert_dataset`): new values for some
+top-level attributes (invented identities) and, with ``old_vrs``, the VRs introduced
+after 1993 written as OB, their values in little endian order whatever the target
+syntax (a big endian source is swapped by the original VR's width), as DCMTK 3.6.7 on
+a little endian host does with ``-u``. When only top-level values change and the
+encoding stays the same (also for a compressed file sent as it is), everything after
+the last tag to replace is copied as it is: pixel data, compressed or not, is never
+walked.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import array
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from dispatch.dicomfile import (
@@ -49,6 +58,13 @@ _ARRAY_CODE = {2: "H", 4: "I", 8: "Q"}
 
 _PIXEL_REPRESENTATION = 0x00280103
 _TRAILING_PADDING = 0xFFFCFFFC
+
+#: The VRs DCMTK's ``-u`` (dcmDisableGenerationOfNewVRs) writes as OB in explicit VR:
+#: what DCMTK 3.6.7's storescu puts on the wire.
+OLD_VR_MAP: dict[bytes, bytes] = {
+    vr: b"OB"
+    for vr in (b"UN", b"UT", b"UC", b"UR", b"OD", b"OF", b"OL", b"OV", b"SV", b"UV")
+}
 
 
 class _Malformed(Exception):
@@ -125,6 +141,20 @@ class _Reader:
         self._i = 0
         return True
 
+    def peek(self, n: int) -> bytes | None:
+        """The next ``n`` bytes without consuming them; None when fewer are left."""
+        if self._i + n > len(self._buf) and not self._fill(n):
+            return None
+        return self._buf[self._i : self._i + n]
+
+    def rest(self, size: int) -> Iterator[bytes]:
+        """Everything left of the data set, as it is, in pieces of about ``size``."""
+        if self._i < len(self._buf):
+            yield self._buf[self._i :]
+        self._buf, self._i = b"", 0
+        while data := self._raw(size):
+            yield data
+
     def at_end(self) -> bool:
         """Whether the whole data set has been consumed."""
         return self._i >= len(self._buf) and not self._fill(1)
@@ -200,7 +230,16 @@ _ENCODINGS = {
 class _Converter:
     """Re-encodes one data set; state shared across nesting levels lives here."""
 
-    def __init__(self, reader: _Reader, src: _Encoding, dst: _Encoding, chunk_size: int) -> None:
+    def __init__(
+        self,
+        reader: _Reader,
+        src: _Encoding,
+        dst: _Encoding,
+        chunk_size: int,
+        replace: Mapping[int, bytes] | None = None,
+        vr_map: Mapping[bytes, bytes] | None = None,
+        copy_after: int | None = None,
+    ) -> None:
         self.reader = reader
         self.src = src
         self.dst = dst
@@ -208,6 +247,13 @@ class _Converter:
         self.out = bytearray()
         self.pixel_rep = 0
         self._dictionary_vr: Callable[[int], str] | None = None
+        self.replace = replace or {}
+        """New values of top-level elements, by tag (only where present)."""
+        self.vr_map = vr_map or {}
+        """Output VRs replaced by others (explicit VR output only)."""
+        self.copy_after = copy_after
+        """Top-level elements after this tag are copied as they are (same encoding)."""
+        self._tag_header = struct.Struct(("<" if src.little else ">") + "HH")
 
     # -- VRs for implicit sources ---------------------------------------------------
     def _lookup(self, tag: int) -> str:
@@ -270,8 +316,17 @@ class _Converter:
                     if reader.pos > end:
                         raise _Malformed("element runs past the end of its item")
                     return
-            elif depth == 0 and reader.at_end():
-                return
+            elif depth == 0:
+                if self.copy_after is not None:
+                    head = reader.peek(4)
+                    if head is None:
+                        return
+                    group, elem = self._tag_header.unpack(head)
+                    if (group << 16 | elem) > self.copy_after:
+                        yield from self._copy_rest()
+                        return
+                elif reader.at_end():
+                    return
             vr: bytes | None = None
             if src.explicit:
                 group, elem, raw_vr, length = reader.unpack(src.short)
@@ -309,15 +364,40 @@ class _Converter:
                     pass
             else:
                 out_vr = vr
-                if self.dst.explicit and vr in SHORT_LENGTH_VRS and length > 0xFFFF:
-                    out_vr = b"UN"  # too long for a 2-byte length field
-                self._header(group, elem, out_vr, length)
-                yield from self._value(tag, out_vr, length)
+                width: int | None = None
+                if self.dst.explicit:
+                    if vr in SHORT_LENGTH_VRS and length > 0xFFFF:
+                        out_vr = b"UN"  # too long for a 2-byte length field
+                    if out_vr in self.vr_map:
+                        # As DCMTK (on a little endian host): the value goes out in the
+                        # order DCMTK holds it in, little endian, whatever the target.
+                        width = _SWAP_WIDTH.get(out_vr, 1) if not self.src.little else 1
+                        out_vr = self.vr_map[out_vr]
+                new = self.replace.get(tag) if depth == 0 else None
+                if new is not None:
+                    for _ in reader.pieces(length, self.chunk_size, 1):
+                        pass  # the old value
+                    self._header(group, elem, out_vr, len(new))
+                    self.out += new
+                else:
+                    self._header(group, elem, out_vr, length)
+                    yield from self._value(tag, out_vr, length, width)
             yield from self._flush()
 
-    def _value(self, tag: int, vr: bytes, length: int) -> Iterator[bytes]:
-        """Copy a value of ``length`` bytes, swapped per ``vr`` if the endianness changes."""
-        width = _SWAP_WIDTH.get(vr, 1) if self.src.little != self.dst.little else 1
+    def _copy_rest(self) -> Iterator[bytes]:
+        """The rest of the data set as it is (the encoding does not change)."""
+        if self.out:
+            yield bytes(self.out)
+            self.out.clear()
+        yield from self.reader.rest(self.chunk_size)
+
+    def _value(
+        self, tag: int, vr: bytes, length: int, width: int | None = None
+    ) -> Iterator[bytes]:
+        """Copy a value of ``length`` bytes, swapped per ``vr`` if the endianness changes
+        (or by ``width`` bytes when given)."""
+        if width is None:
+            width = _SWAP_WIDTH.get(vr, 1) if self.src.little != self.dst.little else 1
         reader = self.reader
         if length <= self.chunk_size:
             data = reader.take(length)
@@ -387,27 +467,47 @@ def convert_dataset(
     source_ts: str,
     target_ts: str,
     chunk_size: int = 1 << 20,
+    *,
+    replace: Mapping[int, bytes] | None = None,
+    old_vrs: bool = False,
 ) -> Iterator[bytes]:
     """Yield the data set at ``f[offset:offset + length]`` re-encoded in ``target_ts``.
 
     ``source_ts`` is one of the uncompressed syntaxes or deflated explicit VR little
-    endian; ``target_ts`` one of implicit VR LE, explicit VR LE, explicit VR BE. Same
-    syntaxes (not deflated): the bytes are yielded unchanged. Memory stays within a few
-    ``chunk_size`` whatever the data set's size; pieces yielded are at most about
+    endian; ``target_ts`` one of implicit VR LE, explicit VR LE, explicit VR BE. A
+    compressed (encapsulated) syntax is allowed as both source and target: the data set
+    is then rewritten (below) and its pixel data passed on as it is. Memory stays within
+    a few ``chunk_size`` whatever the data set's size; pieces yielded are at most about
     ``chunk_size`` long (never empty).
 
-    Raises :class:`ValueError` for a syntax outside that set (a compressed source is
-    the caller's error) and :class:`BadFile` (path ``"<stream>"``) for malformed input.
+    Rewriting: ``replace`` maps top-level tags to new values, encoded and padded to an
+    even length by the caller; an element of such a tag that the data set holds (with
+    a defined length, not a sequence) is written with the new value, and nothing is
+    added for a tag it lacks. With ``old_vrs`` and an explicit VR target, the VRs of
+    :data:`OLD_VR_MAP` are written as OB (storescu's ``-u``). Same syntaxes (not
+    deflated) and nothing to rewrite: the bytes are yielded unchanged.
+
+    Raises :class:`ValueError` for a syntax outside that set (a compressed source with
+    another target is the caller's error) and :class:`BadFile` (path ``"<stream>"``)
+    for malformed input.
     """
-    if source_ts not in _ENCODINGS or target_ts not in UNCOMPRESSED:
-        raise ValueError(f"cannot convert from {source_ts} to {target_ts}")
     if chunk_size < 64:
         raise ValueError("chunk_size must be at least 64 bytes")
+    if source_ts == target_ts and source_ts not in _ENCODINGS:
+        # Every encapsulated syntax encodes its data set in explicit VR little endian.
+        src = dst = _ENCODINGS[EXPLICIT_LE]
+    elif source_ts not in _ENCODINGS or target_ts not in UNCOMPRESSED:
+        raise ValueError(f"cannot convert from {source_ts} to {target_ts}")
+    else:
+        src, dst = _ENCODINGS[source_ts], _ENCODINGS[target_ts]
+    vr_map = OLD_VR_MAP if old_vrs and dst.explicit else None
     f.seek(offset)
-    if source_ts == target_ts:
+    if source_ts == target_ts and not replace and not vr_map:
         return _copy(f, length, chunk_size)
     reader = _Reader(f, length, inflate=source_ts == DEFLATED_LE)
-    converter = _Converter(reader, _ENCODINGS[source_ts], _ENCODINGS[target_ts], chunk_size)
+    same = src.explicit == dst.explicit and src.little == dst.little
+    copy_after = max(replace) if replace and same and vr_map is None else None
+    converter = _Converter(reader, src, dst, chunk_size, replace, vr_map, copy_after)
     return _run(converter)
 
 

@@ -97,6 +97,9 @@ class SendOptions:
     """-R: propose only the SOP classes of the input files."""
     combine: bool = False
     """+C: one presentation context per SOP class holding every proposed syntax."""
+    propose_own: bool = False
+    """--propose-own: read every file first and propose, per SOP class, its files' own
+    transfer syntaxes before the others (split over associations beyond 128 contexts)."""
     profile: tuple[str, str] | None = None
     """-xf: (profile file, profile name); proposes that profile instead of -x?."""
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -369,8 +372,37 @@ def _network() -> list[OptionSpec]:
             section=_N,
             subsection=_NEGOTIATION,
         ),
-        _refuse(("+u", "--enable-new-vr")),
-        _refuse(("-u", "--disable-new-vr")),
+        _flag(
+            ("--propose-own",),
+            "propose_own",
+            "propose the input files' own transfer syntaxes\n"
+            "first, per SOP class (reads all files first)",
+            section=_N,
+            subsection=_NEGOTIATION,
+        ),
+        _flag(
+            ("--allow-lossy",),
+            "allow_lossy",
+            "convert to a lossy transfer syntax when no\n"
+            "lossless one was accepted (default: never)",
+            section=_N,
+            subsection=_NEGOTIATION,
+        ),
+        _flag(
+            ("+u", "--enable-new-vr"),
+            "new_vrs",
+            "enable support for new VRs (UN/UT) (default)",
+            section=_N,
+            subsection="post-1993 value representations",
+        ),
+        _flag(
+            ("-u", "--disable-new-vr"),
+            "new_vrs",
+            "disable support for new VRs, convert to OB",
+            const=False,
+            section=_N,
+            subsection="post-1993 value representations",
+        ),
         OptionSpec(
             ("+cl", "--compression-level"),
             "compression_level",
@@ -473,12 +505,53 @@ def _network() -> list[OptionSpec]:
             section=_N,
             subsection=_OTHER,
         ),
-        _refuse(("+II", "--invent-instance")),
-        _refuse(("+IR", "--invent-series"), 1),
-        _refuse(("+IS", "--invent-study"), 1),
-        _refuse(("+IP", "--invent-patient"), 1),
+        _flag(
+            ("+II", "--invent-instance"),
+            "invent_instance",
+            "invent a new SOP instance UID for every image\nsent",
+            section=_N,
+            subsection=_OTHER,
+        ),
+        *(
+            OptionSpec(
+                (short, long),
+                dest,
+                nargs=1,
+                value=_uint(1),
+                section=_N,
+                subsection=_OTHER,
+                metavar="[n]umber: integer (implies --invent-instance)",
+                help=f"invent a new {what} after n {unit}\nhave been sent (default: {default})",
+            )
+            for short, long, dest, what, unit, default in _INVENT_OPTIONS
+        ),
     ]
     return out
+
+
+# +IR / +IS / +IP: (short, long, dest, what is invented, counted unit, storescu's default).
+_INVENT_OPTIONS = (
+    ("+IR", "--invent-series", "invent_series", "series UID", "images", 100),
+    ("+IS", "--invent-study", "invent_study", "study UID", "series", 50),
+    ("+IP", "--invent-patient", "invent_patient", "patient ID and name", "studies", 25),
+)
+
+
+def _invent(parsed: ParsedCommandLine, quiet: bool) -> dict[str, int | bool]:
+    """+II, +IR, +IS, +IP as :class:`SendPolicy` fields; each of the last three implies
+    +II. The time in invented IDs is fixed here, once per command line."""
+    fields: dict[str, int | bool] = {}
+    invent = parsed.last("invent_instance") is not None
+    for _short, _long, dest, _what, _unit, default in _INVENT_OPTIONS:
+        if parsed.last(dest) is not None:
+            invent = True
+            fields[dest] = parsed.int_value(dest, default, quiet=quiet) or default
+    if invent:
+        import time
+
+        fields["invent_identities"] = True
+        fields["invent_stamp"] = int(time.time())
+    return fields
 
 
 def _tls() -> list[OptionSpec]:
@@ -577,6 +650,7 @@ def _profile_option(parsed: ParsedCommandLine, quiet: bool) -> tuple[str, str] |
         proposal if proposal is not None and proposal.option.const != "uncompressed" else None,
         parsed.last("required_only"),
         parsed.last("combine"),
+        parsed.last("propose_own"),
     ]
     for other in conflicts:
         if other is not None:
@@ -653,6 +727,9 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         rename=rename,
         prefer_deflated=proposal == uids.DEFLATED_LE,
         deflate_level=deflate_level,
+        allow_lossy=parsed.last("allow_lossy") is not None,
+        new_vrs=bool(parsed.value("new_vrs", True)),
+        **_invent(parsed, quiet),  # type: ignore[arg-type]
     )
     return SendOptions(
         host=host,
@@ -663,6 +740,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         proposal=proposal,
         required_only=parsed.last("required_only") is not None,
         combine=parsed.last("combine") is not None,
+        propose_own=parsed.last("propose_own") is not None,
         profile=profile,
         timeouts=timeouts,
         max_pdu=max_pdu,

@@ -19,7 +19,7 @@ from dispatch.cli.logs import configure
 from dispatch.cli.options import SendOptions, parse_send_args
 from dispatch.errors import UsageError
 from dispatch.outcome import FileOutcome, Outcome, RunSummary
-from dispatch.settings import AssociationSettings
+from dispatch.settings import AssociationSettings, PresentationContext
 
 if TYPE_CHECKING:
     from dispatch.profiles import Profile
@@ -116,7 +116,7 @@ def _send(opts: SendOptions) -> int:
             logger.info("checking input files ...")
             paths, fatal = check_inputs(paths, opts.policy, recorder)
         infos = None
-        if not fatal and opts.required_only:
+        if not fatal and (opts.required_only or opts.propose_own):
             paths, infos, fatal = read_all(paths, opts.policy, recorder)
             if not fatal and not paths:
                 # storescu requests an association without contexts, which fails.
@@ -126,7 +126,15 @@ def _send(opts: SendOptions) -> int:
             _not_sent(paths, opts, recorder, f"not attempted after: {fatal}")
             return 1
         classes = [infos[p].sop_class_uid for p in paths] if infos is not None else None
-        settings = association_settings(opts, classes, profile)
+        groups = None
+        if infos is not None:
+            # Proposals derived from the files: split over associations beyond 128.
+            from dispatch.proposals import file_proposals
+
+            files = [(infos[p].sop_class_uid, infos[p].transfer_syntax) for p in paths]
+            groups = file_proposals(opts.proposal, files, opts.combine, opts.propose_own)
+        first = groups[0].contexts if groups else None
+        settings = association_settings(opts, classes, profile, contexts=first)
         if settings.tls is not None:
             # As storescu: key (and its password prompt), certificates and suites are
             # loaded once, before the association is requested.
@@ -134,7 +142,12 @@ def _send(opts: SendOptions) -> int:
 
             client_context(settings.tls)
         logger.info("Requesting Association")
-        result = send_files(settings, paths, opts.policy, recorder, infos)
+        if groups is not None and infos is not None and len(groups) > 1:
+            from dispatch.batches import send_batches
+
+            result = send_batches(settings, groups, paths, infos, opts.policy, recorder)
+        else:
+            result = send_files(settings, paths, opts.policy, recorder, infos)
         if result.exit_code and result.error:
             level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
             logger.log(level, "%s", result.error)
@@ -177,12 +190,17 @@ class _ObservedRecorder(Recorder):
 
 
 def association_settings(
-    opts: SendOptions, sop_classes: Sequence[str] | None, profile: Profile | None = None
+    opts: SendOptions,
+    sop_classes: Sequence[str] | None,
+    profile: Profile | None = None,
+    contexts: tuple[PresentationContext, ...] | None = None,
 ) -> AssociationSettings:
     """The association settings a command line asks for; ``sop_classes`` are the input
     files' classes when ``-R`` limits the proposal to them. With ``-xf`` the profile's
     contexts, role selection and extended negotiation are proposed (``profile``, or
-    read here when not given)."""
+    read here when not given). ``contexts``, when given, are proposed instead of those
+    of ``-x?`` (contexts derived from the files, see
+    :func:`dispatch.proposals.file_proposals`)."""
     from dispatch.proposals import build_contexts
 
     if profile is None:
@@ -190,7 +208,8 @@ def association_settings(
     if profile is not None:
         contexts, roles, extended = profile.contexts, profile.roles, profile.extended
     else:
-        contexts = build_contexts(opts.proposal, sop_classes, opts.combine)
+        if contexts is None:
+            contexts = build_contexts(opts.proposal, sop_classes, opts.combine)
         roles, extended = (), ()
     return AssociationSettings(
         host=opts.host,

@@ -6,7 +6,7 @@ same code on ``--jobs`` threads in this process (no broker: the embedded mode).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,13 @@ from dispatch.errors import DispatchError, UsageError
 if TYPE_CHECKING:
     from dispatch.jobs.model import JobSpec
     from dispatch.jobs.store import JobStore
+    from dispatch.observe import SendObserver
     from dispatch.outcome import FileOutcome
+
+_LINGER_S: float | None = None
+_SCAN_SWITCH_S = 0.0005
+"""How long the scan may go without handing out a chunk before it hands out the study
+with the most pending files as it is (None: only full chunks, and the rest at the end)."""
 
 _Q = "queue options"
 
@@ -144,11 +150,10 @@ def run(argv: Sequence[str]) -> int:
         return 1
 
 
-def _observe_in_process(
-    address: str, store: JobStore, spec: JobSpec, problems: Sequence[FileOutcome]
-) -> None:
+def _observe_in_process(address: str, store: JobStore, spec: JobSpec) -> SendObserver:
     """Serve metrics of the job run in this process: outcomes, associations, retries as
-    the workers count them, and whether the job is running."""
+    the workers count them, and whether the job is running. Returns the observer (the
+    scan's problems are counted through it)."""
     from dispatch.jobs.model import JobState
     from dispatch.jobs.store import UnknownJob
     from dispatch.metrics import ScrapeTimeGauges, start_observing
@@ -159,9 +164,7 @@ def _observe_in_process(
         except UnknownJob:
             return 0
 
-    observer = start_observing(address, ScrapeTimeGauges(jobs_running=running))
-    for problem in problems:
-        observer.file_done(spec.destination, problem)
+    return start_observing(address, ScrapeTimeGauges(jobs_running=running))
 
 
 def _submit(send: SendOptions, queue: QueueOptions) -> int:
@@ -173,8 +176,9 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
     from dispatch.inputs import expand_inputs
     from dispatch.jobs.config import load_config
     from dispatch.jobs.enqueue import new_job_id
-    from dispatch.jobs.model import JobSpec, destination_of
-    from dispatch.jobs.scan import chunk, scan
+    from dispatch.jobs.feed import Fed, feed_job
+    from dispatch.jobs.model import Chunk, JobSpec, destination_of
+    from dispatch.jobs.scan import Scanner
     from dispatch.outcome import FileOutcome, Outcome
 
     log = logging.getLogger("dispatch.submit")
@@ -187,35 +191,31 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
     config = load_config(queue.config, overrides=overrides)
     if send.policy.repeat != 1 or send.policy.rename:
         raise UsageError("--repeat and --rename are not available with dispatch submit")
+    if send.propose_own:
+        # A job proposes one set of contexts for all its chunks, known before the scan ends.
+        raise UsageError("--propose-own is not available with dispatch submit")
     if config.broker_url and not queue.wait and send.report:
         # Only a waiting submit writes the report: without --wait it would silently not be.
         raise UsageError(
             "--report needs --wait with a broker (or run 'dispatch report JOB' once it ended)"
         )
 
-    problems: list[FileOutcome] = []
-    paths: list[str] = []
-    for item in expand_inputs(send.inputs, send.scan_dirs, send.pattern, send.recurse):
-        if item.ok:
-            paths.append(item.path)
-        else:
-            problems.append(FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason))
-    log.info("scanning %d files ...", len(paths))
-    scanned = scan(paths, send.policy.read_mode)
-    problems += scanned.problems
-    for problem in problems:
-        log.error("not sent: %s: %s", problem.path, problem.reason)
-    if problems and send.policy.halt:
-        log.critical(
-            "%d input files cannot be sent; nothing submitted (use --no-halt to send the rest)",
-            len(problems),
-        )
-        return 1
-    if not scanned.groups:
-        log.critical("no input files to be sent")
-        return 1
+    # The scan runs while the first chunks are sent: each chunk goes out as soon as it
+    # is full (see dispatch.jobs.feed). With -R the SOP classes must be known first.
+    scanner = Scanner(config.chunk_files, send.policy.read_mode, linger_s=_LINGER_S)
 
-    settings = association_settings(send, scanned.sop_classes if send.required_only else None)
+    def inputs() -> Iterator[str | FileOutcome]:
+        for item in expand_inputs(send.inputs, send.scan_dirs, send.pattern, send.recurse):
+            if item.ok:
+                yield item.path
+            else:
+                yield FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason)
+
+    log.info("scanning the inputs ...")
+    items: Iterable[Chunk | FileOutcome] = scanner.items(inputs())
+    if send.required_only:
+        items = list(items)
+    settings = association_settings(send, scanner.sop_classes if send.required_only else None)
     if config.broker_url:
         from dispatch.jobs.secrets import refuse_secrets_for_broker
 
@@ -235,20 +235,34 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         destination=destination_of(settings),
         queue=config.queue,
     )
-    chunks = chunk(scanned.groups, config.chunk_files)
-    files = sum(len(c.files) for c in chunks)
+
+    def problem(outcome: FileOutcome) -> None:
+        log.error("not sent: %s: %s", outcome.path, outcome.reason)
+
+    def fed_ok(fed: Fed) -> bool:
+        """Log how the scan ended; False when the job must end with exit code 1."""
+        if fed.halted_by is not None:
+            log.critical("job %s halted: %s cannot be sent (use --no-halt to send the rest)",
+                         spec.job_id, fed.halted_by.path)  # fmt: skip
+            return False
+        if not fed.chunks:
+            log.critical("no input files to be sent")
+            return False
+        return True
+
     interactive = sys.stderr.isatty() and send.log_level != "fatal"
     display = ProgressDisplay(sys.stderr, interactive)
 
     if send.metrics_port and config.broker_url:
         raise UsageError("--metrics-port serves jobs run in this process; workers serve their own")
     if not config.broker_url:
-        from dispatch.jobs.embedded import run_embedded
+        from dispatch.jobs.embedded import EmbeddedRun
         from dispatch.jobs.store import MemoryJobStore
 
         memory = MemoryJobStore()
-        if send.metrics_port:
-            _observe_in_process(send.metrics_port, memory, spec, problems)
+        observer = (
+            _observe_in_process(send.metrics_port, memory, spec) if send.metrics_port else None
+        )
         if queue.jobs > spec.max_associations:
             log.warning(
                 "--jobs %d: at most %d associations to this peer at once (--max-associations)",
@@ -260,32 +274,64 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
             if display.due():
                 display(memory.progress(spec.job_id))
 
-        log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, files,
-                 len(chunks), queue.jobs)  # fmt: skip
-        final = run_embedded(
+        run = EmbeddedRun(
             spec,
-            chunks,
-            store=memory,
+            memory,
             jobs=queue.jobs,
-            problems=problems,
             on_progress=on_file if send.log_level != "fatal" else None,
             retry_base_s=config.retry_base_s,
             retry_cap_s=config.retry_cap_s,
             lease_s=config.lease_s,
-        )
-        display.close()
-        return finish_job(memory, final, send.report, quiet=send.log_level == "fatal")
+        ).start()
 
-    from dispatch.jobs.enqueue import celery_client, enqueue_job, resend_reaped, wait_for_job
+        def embedded_problem(outcome: FileOutcome) -> None:
+            problem(outcome)
+            if observer is not None:
+                observer.file_done(spec.destination, outcome)
+
+        # The scan holds the GIL between files: a short switch interval lets the sender
+        # threads take it back as soon as the peer answers (else each answer waits up to
+        # 5 ms, and a CT series is sent much slower while the scan runs).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(_SCAN_SWITCH_S)
+        try:
+            fed = feed_job(memory, spec, items, on_chunk=run.add, on_problem=embedded_problem,
+                           pending=scanner.pending)  # fmt: skip
+        finally:
+            sys.setswitchinterval(interval)
+        if not fed.created:
+            run.join()
+            log.critical("no input files to be sent")
+            return 1
+        final = run.join()
+        log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, fed.files,
+                 fed.chunks, queue.jobs)  # fmt: skip
+        display.close()
+        code = finish_job(memory, final, send.report, quiet=send.log_level == "fatal")
+        return code if fed_ok(fed) else code or 1
+
+    from dispatch.jobs.enqueue import celery_client, resend_reaped, send_chunks, wait_for_job
 
     store = store_for(config)
     app = celery_client(config.broker_url, config.visibility_timeout_s)
-    enqueue_job(config.broker_url, spec, chunks, store=store, problems=problems, app=app)
-    print(spec.job_id)
-    sys.stdout.flush()
-    log.info("job %s: %d files in %d tasks", spec.job_id, files, len(chunks))
+
+    def created() -> None:
+        print(spec.job_id)
+        sys.stdout.flush()
+
+    with app.producer_or_acquire() as producer:
+
+        def enqueue(c: Chunk) -> None:
+            send_chunks(app, spec, [c.chunk_id], producer=producer)
+
+        fed = feed_job(store, spec, items, on_chunk=enqueue, on_created=created,
+                       on_problem=problem, pending=scanner.pending)  # fmt: skip
+    if not fed.created:
+        log.critical("no input files to be sent")
+        return 1
+    log.info("job %s: %d files in %d tasks", spec.job_id, fed.files, fed.chunks)
     if not queue.wait:
-        return 0
+        return 0 if fed_ok(fed) else 1
     final = wait_for_job(
         store,
         spec.job_id,
@@ -293,4 +339,5 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         reaper=lambda: resend_reaped(store, app),
     )
     display.close()
-    return finish_job(store, final, send.report, quiet=send.log_level == "fatal")
+    code = finish_job(store, final, send.report, quiet=send.log_level == "fatal")
+    return code if fed_ok(fed) else code or 1

@@ -5,13 +5,14 @@ call :func:`run_chunk`; :mod:`dispatch.jobs.enqueue` sends tasks by name) and im
 redis-py only inside :mod:`dispatch.jobs.redis_store` when a store is built.
 
     model        FileRef, Chunk, JobSpec, JobState and their JSON form
-    scan         read inputs, group by study, cut into chunks
+    scan         read inputs, group by study, cut into chunks (Scanner: incrementally)
     store        the JobStore contract, JobProgress, MemoryJobStore
     redis_store  RedisJobStore
     slots        leased association slots per destination, the heartbeat
     backoff      backoff_s: exponential with full jitter
     runner       run_chunk: one task's body; give_up
     embedded     run_embedded: the chunks on threads of this process
+    feed         feed_job: record a job open and hand out its chunks while scanning
     enqueue      enqueue_job, wait_for_job, resend_reaped
     config       JobsConfig, load_config
 """

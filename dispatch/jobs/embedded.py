@@ -13,7 +13,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from dispatch.jobs.backoff import backoff_s
 from dispatch.jobs.model import Chunk, JobSpec
@@ -28,56 +28,90 @@ _BUSY_DELAY_S = 0.5
 """A chunk another runner holds (not expected in-process) is looked at again after this."""
 
 
-def run_embedded(
-    spec: JobSpec,
-    chunks: Sequence[Chunk],
-    *,
-    store: JobStore | None = None,
-    slots: SlotPool | None = None,
-    jobs: int = 2,
-    problems: Sequence[FileOutcome] = (),
-    on_progress: ProgressSink | None = None,
-    retry_base_s: float = 2.0,
-    retry_cap_s: float = 300.0,
-    lease_s: float = 10.0,
-    on_start: Callable[[JobStore], None] | None = None,
-) -> JobProgress:
-    """Record the job, run all its chunks on ``jobs`` threads, return the final snapshot.
+class EmbeddedRun:
+    """The ``jobs`` threads of one job, fed with chunks as they come.
 
-    ``on_start`` is called with the store once the job is recorded (a progress display
-    can then poll ``store.progress(spec.job_id)``; ``store.cancel`` stops the job).
+    :meth:`start` starts the threads (they wait for chunks), :meth:`add` hands them a
+    chunk already recorded in the store, :meth:`close` says no more will come, and
+    :meth:`join` waits until every chunk ran (retries included) and returns the final
+    snapshot. The job must be recorded in ``store`` before the first chunk runs.
     """
-    store = store if store is not None else MemoryJobStore()
-    slots = slots if slots is not None else MemorySlots()
-    store.create_job(spec, chunks, problems)
-    if on_start is not None:
-        on_start(store)
-    order = itertools.count()
-    pending: list[tuple[float, int, Chunk]] = [(0.0, next(order), c) for c in chunks]
-    heapq.heapify(pending)
-    cond = threading.Condition()
-    running = 0
 
-    def take() -> Chunk | None:
-        nonlocal running
+    def __init__(
+        self,
+        spec: JobSpec,
+        store: JobStore,
+        *,
+        slots: SlotPool | None = None,
+        jobs: int = 2,
+        on_progress: ProgressSink | None = None,
+        retry_base_s: float = 2.0,
+        retry_cap_s: float = 300.0,
+        lease_s: float = 10.0,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.slots = slots if slots is not None else MemorySlots()
+        self.jobs = max(1, jobs)
+        self.on_progress = on_progress
+        self.retry_base_s = retry_base_s
+        self.retry_cap_s = retry_cap_s
+        self.lease_s = lease_s
+        self._order = itertools.count()
+        self._pending: list[tuple[float, int, Chunk]] = []
+        self._cond = threading.Condition()
+        self._running = 0
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> EmbeddedRun:
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"dispatch-job-{n}", daemon=True)
+            for n in range(self.jobs)
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def add(self, chunk: Chunk) -> None:
+        """Run ``chunk`` (recorded in the store already) as soon as a thread is free."""
+        with self._cond:
+            heapq.heappush(self._pending, (0.0, next(self._order), chunk))
+            self._cond.notify()
+
+    def close(self) -> None:
+        """No more chunks will be added: the threads end once the last one ran."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def join(self) -> JobProgress:
+        """Close, wait for every thread; the job's final snapshot."""
+        self.close()
+        for thread in self._threads:
+            thread.join()
+        return self.store.progress(self.spec.job_id)
+
+    def _take(self) -> Chunk | None:
+        pending, cond = self._pending, self._cond
         with cond:
             while True:
-                if not pending and running == 0:
+                if not pending and self._running == 0 and self._closed:
                     cond.notify_all()
                     return None
                 now = time.monotonic()
                 if pending and pending[0][0] <= now:
-                    running += 1
+                    self._running += 1
                     return heapq.heappop(pending)[2]
                 cond.wait(pending[0][0] - now if pending else None)
 
-    def later(chunk: Chunk, delay_s: float) -> None:
-        heapq.heappush(pending, (time.monotonic() + delay_s, next(order), chunk))
-
-    def handle(chunk: Chunk) -> float | None:
+    def _handle(self, chunk: Chunk) -> float | None:
         """Run the chunk once; the delay before running it again, or None when done."""
+        spec, store = self.spec, self.store
         try:
-            result = run_chunk(spec, chunk, store, slots, lease_s=lease_s, on_progress=on_progress)
+            result = run_chunk(
+                spec, chunk, store, self.slots, lease_s=self.lease_s, on_progress=self.on_progress
+            )
         except Exception as exc:  # a bug must not leave the job hanging
             log.exception("chunk %s failed", chunk.chunk_id)
             paths = tuple(f.path for f in chunk.files)
@@ -95,32 +129,78 @@ def run_embedded(
         if result.status is ChunkStatus.RETRY:
             attempts = store.add_retry(spec.job_id, chunk.chunk_id)
             if attempts <= spec.retries:
-                return backoff_s(attempts - 1, retry_base_s, retry_cap_s)
+                return backoff_s(attempts - 1, self.retry_base_s, self.retry_cap_s)
             give_up(store, spec, result)
             return None
         if result.status in (ChunkStatus.BUSY, ChunkStatus.LOST):
             return _BUSY_DELAY_S
         return None
 
-    def worker() -> None:
-        nonlocal running
-        while (chunk := take()) is not None:
+    def _worker(self) -> None:
+        while (chunk := self._take()) is not None:
             delay: float | None = None
             try:
-                delay = handle(chunk)
+                delay = self._handle(chunk)
             finally:
-                with cond:
-                    running -= 1
+                with self._cond:
+                    self._running -= 1
                     if delay is not None:
-                        later(chunk, delay)
-                    cond.notify_all()
+                        entry = (time.monotonic() + delay, next(self._order), chunk)
+                        heapq.heappush(self._pending, entry)
+                    self._cond.notify_all()
 
-    threads = [
-        threading.Thread(target=worker, name=f"dispatch-job-{n}", daemon=True)
-        for n in range(max(1, min(jobs, len(chunks))))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return store.progress(spec.job_id)
+
+def run_embedded(
+    spec: JobSpec,
+    chunks: Iterable[Chunk],
+    *,
+    store: JobStore | None = None,
+    slots: SlotPool | None = None,
+    jobs: int = 2,
+    problems: Sequence[FileOutcome] = (),
+    on_progress: ProgressSink | None = None,
+    retry_base_s: float = 2.0,
+    retry_cap_s: float = 300.0,
+    lease_s: float = 10.0,
+    on_start: Callable[[JobStore], None] | None = None,
+) -> JobProgress:
+    """Record the job, run all its chunks on ``jobs`` threads, return the final snapshot.
+
+    ``chunks`` may be a sequence (recorded at once) or any iterable, e.g. a
+    :class:`~dispatch.jobs.scan.Scanner`'s chunks: the job is then recorded open, the
+    threads start first and each chunk runs as soon as it is produced; the job is
+    closed when the iterable is exhausted. ``on_start`` is called with the store once
+    the job is recorded (a progress display can then poll
+    ``store.progress(spec.job_id)``; ``store.cancel`` stops the job).
+    """
+    store = store if store is not None else MemoryJobStore()
+    run = EmbeddedRun(
+        spec,
+        store,
+        slots=slots,
+        jobs=jobs,
+        on_progress=on_progress,
+        retry_base_s=retry_base_s,
+        retry_cap_s=retry_cap_s,
+        lease_s=lease_s,
+    )
+    if isinstance(chunks, Sequence):
+        store.create_job(spec, chunks, problems)
+        if on_start is not None:
+            on_start(store)
+        run.jobs = max(1, min(jobs, len(chunks)))
+        for c in chunks:
+            run.add(c)
+        run.start()
+        return run.join()
+    store.create_job(spec, [], problems, open=True)
+    if on_start is not None:
+        on_start(store)
+    run.start()
+    try:
+        for c in chunks:
+            store.add_chunks(spec.job_id, [c])
+            run.add(c)
+    finally:
+        store.close_job(spec.job_id)
+    return run.join()

@@ -40,9 +40,10 @@ def celery_client(broker_url: str, visibility_timeout_s: float = 7200.0) -> Any:
     return app
 
 
-def send_chunks(app: Any, spec: JobSpec, chunk_ids: Sequence[str]) -> None:
-    """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue."""
-    with app.producer_or_acquire() as producer:
+def send_chunks(app: Any, spec: JobSpec, chunk_ids: Sequence[str], producer: Any = None) -> None:
+    """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue (through
+    ``producer`` when given: one connection for many calls)."""
+    with app.producer_or_acquire(producer) as producer:
         for chunk_id in chunk_ids:
             app.send_task(
                 SEND_CHUNK, args=[spec.job_id, chunk_id], queue=spec.queue, producer=producer
@@ -93,13 +94,17 @@ def wait_for_job(
     reap_every_s: float = 1.0,
     timeout_s: float | None = None,
 ) -> JobProgress:
-    """Poll the job every ``poll_s`` until it is finished and return its final snapshot.
+    """Wait until the job is finished and return its final snapshot.
 
-    ``on_progress`` gets every snapshot (a live display); ``reaper`` (e.g.
+    A store with a ``wait_finished(job_id, timeout_s)`` method (the Redis store: it
+    blocks on the list the finishing script pushes to) is waited on, woken at once when
+    the job ends; any other store is polled every ``poll_s``. ``on_progress`` gets a
+    snapshot at least every ``poll_s`` (a live display); ``reaper`` (e.g.
     ``lambda: resend_reaped(store, app)``) is called every ``reap_every_s`` so that a
     dead worker's chunk is handed on even while no worker runs its reaper. Raises
     TimeoutError after ``timeout_s``.
     """
+    block: Callable[[str, float], bool] | None = getattr(store, "wait_finished", None)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     reap_at = time.monotonic()
     while True:
@@ -113,4 +118,12 @@ def wait_for_job(
         if reaper is not None and time.monotonic() >= reap_at:
             reaper()
             reap_at = time.monotonic() + reap_every_s
-        time.sleep(poll_s)
+        if block is None:
+            time.sleep(poll_s)
+            continue
+        wait_s = reap_every_s if on_progress is None else poll_s
+        if reaper is not None:
+            wait_s = min(wait_s, max(reap_at - time.monotonic(), 0.0))
+        if deadline is not None:
+            wait_s = min(wait_s, max(deadline - time.monotonic(), 0.0))
+        block(job_id, max(wait_s, 0.01))

@@ -73,13 +73,24 @@ class FileRef:
     path: str
     size: int
     mtime_ns: int
+    index: int = -1
+    """Position among the job's usable files in submission order (0-based; -1 when
+    not recorded): the invented identities of the file derive from it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "mtime_ns": self.mtime_ns}
+        data: dict[str, Any] = {"path": self.path, "size": self.size, "mtime_ns": self.mtime_ns}
+        if self.index >= 0:
+            data["index"] = self.index
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileRef:
-        return cls(str(data["path"]), int(data["size"]), int(data["mtime_ns"]))
+        return cls(
+            str(data["path"]),
+            int(data["size"]),
+            int(data["mtime_ns"]),
+            int(data.get("index", -1)),
+        )
 
 
 @dataclass(frozen=True)

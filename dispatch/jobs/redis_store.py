@@ -10,6 +10,8 @@ Keys (``P`` is the prefix, ``dispatch`` by default; one job's keys share
     P:job:<id>:failures    hash: failure key -> count
     P:job:<id>:done        set: chunk ids finished
     P:job:<id>:attempts    hash: chunk id -> transient failures so far
+    P:job:<id>:end         list: the final state, pushed when the job finishes (a
+                           waiting submit blocks on it instead of polling)
     P:job:<id>:lock:<chunk>  string: the holder of the chunk, with a PX lease
     P:jobs                 sorted set: job id by creation time (the recent-jobs list)
     P:leases               sorted set: "<job> <chunk>" by the time (ms) by which someone
@@ -41,7 +43,7 @@ from dispatch.jobs.model import (
 from dispatch.jobs.store import JobNotFinished, JobProgress, UnknownJob
 from dispatch.outcome import FileOutcome, Outcome
 
-_PARTS = ("meta", "chunks", "outcomes", "stored", "failures", "done", "attempts")
+_PARTS = ("meta", "chunks", "outcomes", "stored", "failures", "done", "attempts", "end")
 
 _NOW = """
 local function now_ms(arg)
@@ -114,6 +116,72 @@ return out
 """
 )
 
+# Sets the job's final state once every chunk is done and the job is closed (an open
+# job is still being scanned: more chunks may come); pushes it on the end list.
+_FINAL = """
+local function finish_job(meta, done, endkey, now, ttl)
+  if tonumber(redis.call('HGET', meta, 'finished') or '0') > 0 then return 0 end
+  if redis.call('HGET', meta, 'open') == '1' then return 0 end
+  local total = tonumber(redis.call('HGET', meta, 'chunks') or '0')
+  if redis.call('SCARD', done) < total then return 0 end
+  local m = redis.call('HMGET', meta, 'cancelled', 'halted', 'stored', 'failed', 'not_sent')
+  local stored = tonumber(m[3] or '0')
+  local bad = tonumber(m[4] or '0') + tonumber(m[5] or '0')
+  local state
+  if m[1] == '1' then state = 'cancelled'
+  elseif m[2] == '1' then state = 'halted'
+  elseif bad == 0 then state = 'completed'
+  elseif stored == 0 then state = 'failed'
+  else state = 'completed with failures' end
+  redis.call('HSET', meta, 'state', state, 'finished', now)
+  redis.call('RPUSH', endkey, state)
+  redis.call('PEXPIRE', endkey, ttl)
+  return 1
+end
+"""
+
+# KEYS: meta chunks (+ job keys) ; ARGV: ttl ms, now s, files, bytes, count, then per
+# chunk: id, json
+_ADD = (
+    _NOW
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local order = cjson.decode(redis.call('HGET', KEYS[1], 'order') or '[]')
+for i = 6, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  order[#order + 1] = ARGV[i]
+end
+if #order > 0 then redis.call('HSET', KEYS[1], 'order', cjson.encode(order)) end
+redis.call('HINCRBY', KEYS[1], 'chunks', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'total_files', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'total_bytes', ARGV[4])
+redis.call('HSET', KEYS[1], 'updated', ARGV[2])
+touch(tonumber(ARGV[1]))
+return 1
+"""
+)
+
+# KEYS: meta chunks outcomes stored failures done attempts end ; ARGV: ttl ms, now s,
+# then per problem: path, json, kind, failure key, bytes. Returns -1 (unknown job), 0, or
+# 1 when closing finished the job.
+_CLOSE = (
+    _NOW
+    + _RECORD_ONE
+    + _FINAL
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = 0
+for i = 3, #ARGV, 5 do
+  record_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+  n = n + 1
+end
+redis.call('HINCRBY', KEYS[1], 'total_files', n)
+redis.call('HSET', KEYS[1], 'open', '0', 'updated', ARGV[2])
+touch(tonumber(ARGV[1]))
+return finish_job(KEYS[1], KEYS[6], KEYS[8], ARGV[2], tonumber(ARGV[1]))
+"""
+)
+
 # KEYS: meta ; ARGV: path, reason
 _HALT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -176,28 +244,18 @@ return 1
 """
 )
 
-# KEYS: meta done leases (+ job keys) ; ARGV: chunk, member, now s, ttl ms
+# KEYS: meta done leases end (+ job keys) ; ARGV: chunk ('' = none), member, now s, ttl ms
 _FINISH = (
     _NOW
+    + _FINAL
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[2])
+if ARGV[1] ~= '' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
 touch(tonumber(ARGV[4]))
-local total = tonumber(redis.call('HGET', KEYS[1], 'chunks') or '0')
-if redis.call('SCARD', KEYS[2]) < total then return 0 end
-if tonumber(redis.call('HGET', KEYS[1], 'finished') or '0') > 0 then return 0 end
-local m = redis.call('HMGET', KEYS[1], 'cancelled', 'halted', 'stored', 'failed', 'not_sent')
-local stored = tonumber(m[3] or '0')
-local bad = tonumber(m[4] or '0') + tonumber(m[5] or '0')
-local state
-if m[1] == '1' then state = 'cancelled'
-elseif m[2] == '1' then state = 'halted'
-elseif bad == 0 then state = 'completed'
-elseif stored == 0 then state = 'failed'
-else state = 'completed with failures' end
-redis.call('HSET', KEYS[1], 'state', state, 'finished', ARGV[3])
-return 1
+return finish_job(KEYS[1], KEYS[2], KEYS[4], ARGV[3], tonumber(ARGV[4]))
 """
 )
 
@@ -236,6 +294,7 @@ for _, cid in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'order') or '[]'))
   end
 end
 if #out > 1 then
+  redis.call('DEL', KEYS[8])
   redis.call('HSET', KEYS[1], 'state', 'queued', 'finished', 0, 'halted', '0',
              'halted_path', '', 'halt_reason', '', 'cancelled', '0', 'updated', ARGV[1])
   touch(tonumber(ARGV[2]))
@@ -290,6 +349,8 @@ class RedisJobStore:
         self._finish = client.register_script(_FINISH)
         self._reap = client.register_script(_REAP)
         self._reopen = client.register_script(_REOPEN)
+        self._add = client.register_script(_ADD)
+        self._close = client.register_script(_CLOSE)
 
     @classmethod
     def from_url(
@@ -324,7 +385,12 @@ class RedisJobStore:
     # -- jobs ------------------------------------------------------------------------
 
     def create_job(
-        self, spec: JobSpec, chunks: Sequence[Chunk], problems: Sequence[FileOutcome] = ()
+        self,
+        spec: JobSpec,
+        chunks: Sequence[Chunk],
+        problems: Sequence[FileOutcome] = (),
+        *,
+        open: bool = False,
     ) -> None:
         now = time.time()
         job_id = spec.job_id
@@ -342,6 +408,7 @@ class RedisJobStore:
             "updated": now,
             "started": 0,
             "finished": 0,
+            "open": "1" if open else "0",
         }
         pipe = self._r.pipeline(transaction=True)
         pipe.delete(*keys)
@@ -353,8 +420,41 @@ class RedisJobStore:
         self.record_many(job_id, problems)
         for key in keys:
             self._r.pexpire(key, self.ttl_ms)
+        if not chunks and not open:
+            self._finish(
+                keys=[keys[0], keys[5], self._leases, keys[7]], args=["", "", now, self.ttl_ms]
+            )
+
+    def add_chunks(self, job_id: str, chunks: Sequence[Chunk]) -> None:
         if not chunks:
-            self._finish(keys=[keys[0], keys[5], self._leases], args=["", "", now, self.ttl_ms])
+            return
+        args: list[Any] = [
+            self.ttl_ms,
+            time.time(),
+            sum(len(c.files) for c in chunks),
+            sum(c.bytes for c in chunks),
+            len(chunks),
+        ]
+        for c in chunks:
+            args += [c.chunk_id, json.dumps(c.to_dict())]
+        if int(self._add(keys=self._keys(job_id), args=args)) < 0:
+            raise UnknownJob(f"no such job: {job_id}")
+
+    def close_job(self, job_id: str, problems: Sequence[FileOutcome] = ()) -> bool:
+        args: list[Any] = [self.ttl_ms, time.time()]
+        for outcome in problems:
+            args += _outcome_args(outcome)
+        result = int(self._close(keys=self._keys(job_id), args=args))
+        if result < 0:
+            raise UnknownJob(f"no such job: {job_id}")
+        return result == 1
+
+    def wait_finished(self, job_id: str, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` until the job has finished; True once it has. The
+        end list is rotated, not emptied, so every waiter sees it."""
+        found = self._r.brpoplpush(self._key(job_id, "end"), self._key(job_id, "end"),
+                                   max(timeout_s, 0.01))  # fmt: skip
+        return found is not None
 
     def _meta(self, job_id: str, *fields: str) -> list[str | None]:
         values: list[str | None] = self._r.hmget(self._key(job_id, "meta"), list(fields))
@@ -400,13 +500,7 @@ class RedisJobStore:
             return []
         args: list[Any] = [self.ttl_ms, time.time()]
         for outcome in outcomes:
-            args += [
-                outcome.path,
-                json.dumps(outcome_to_dict(outcome)),
-                outcome.outcome.value,
-                failure_key(outcome),
-                outcome.bytes if outcome.outcome is Outcome.STORED else 0,
-            ]
+            args += _outcome_args(outcome)
         result = self._record_many(keys=self._keys(job_id), args=args)
         if not isinstance(result, list):  # -1: the job is unknown
             return [False] * len(outcomes)
@@ -489,7 +583,8 @@ class RedisJobStore:
         return value
 
     def finish_chunk(self, job_id: str, chunk_id: str) -> bool:
-        keys = [self._key(job_id, "meta"), self._key(job_id, "done"), self._leases]
+        keys = [self._key(job_id, "meta"), self._key(job_id, "done"), self._leases,
+                self._key(job_id, "end")]  # fmt: skip
         keys += [k for k in self._keys(job_id) if k not in keys]
         result = int(
             self._finish(
@@ -559,6 +654,7 @@ class RedisJobStore:
             started=secs("started"),
             finished=secs("finished"),
             updated=secs("updated"),
+            open=meta.get("open") == "1",
         )
 
     def jobs(self, limit: int = 20) -> list[JobProgress]:
@@ -576,3 +672,14 @@ class RedisJobStore:
     def report(self, job_id: str) -> Iterator[FileOutcome]:
         for _path, raw in self._r.hscan_iter(self._key(job_id, "outcomes"), count=500):
             yield outcome_from_dict(json.loads(raw))
+
+
+def _outcome_args(outcome: FileOutcome) -> list[Any]:
+    """The five script arguments of one outcome: path, JSON, kind, failure key, bytes."""
+    return [
+        outcome.path,
+        json.dumps(outcome_to_dict(outcome)),
+        outcome.outcome.value,
+        failure_key(outcome),
+        outcome.bytes if outcome.outcome is Outcome.STORED else 0,
+    ]

@@ -16,7 +16,9 @@ retries are spent, calls :func:`give_up`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import socket
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dispatch.errors import DispatchError, TransientError
+from dispatch.identities import inventor_for
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
 from dispatch.jobs.store import JobStore
@@ -188,6 +191,9 @@ class _Run:
         self.on_progress = on_progress
         self.observer = observer
         self.recorded = 0
+        # +II: identities are a function of the job id and each file's submission
+        # index, so every worker invents the same without sharing a counter.
+        self.inventor = inventor_for(spec.policy, spec.job_id)
         self._held: list[FileOutcome] = []
         self._stopped: JobState | None = None
         self._checked_at = -_STOP_CHECK_S
@@ -327,6 +333,9 @@ class _Run:
                     self.observer.association_opened(spec.destination, assoc.setup_s)
                 if prepared is None:
                     prepared = prepare(assoc, ref.path, policy)
+                if self.inventor is not None and prepared.info is not None:
+                    identity = self.inventor.identity(_instance_index(ref))
+                    prepared = dataclasses.replace(prepared, identity=identity)
                 try:
                     outcome = send_prepared(
                         assoc, prepared, policy, functools.partial(while_storing, index, assoc)
@@ -367,6 +376,14 @@ class _Run:
             and self.store.halt(self.spec.job_id, todo[0].path, reason)
         ):
             log.error("job %s halted: %s", self.spec.job_id, reason)
+
+
+def _instance_index(ref: FileRef) -> int:
+    """The file's index for invented identities. A file recorded without one (by an
+    older submitter) gets a number of its own, from its path, beyond any real index."""
+    if ref.index >= 0:
+        return ref.index
+    return (1 << 48) + int.from_bytes(hashlib.sha256(ref.path.encode()).digest()[:6], "big")
 
 
 def _end(assoc: Association, abort: bool) -> None:

@@ -19,6 +19,11 @@ Contract highlights:
   ``queued``: the chunks that hold unsuccessful files are no longer done, those files'
   outcomes are forgotten (uncounted) until new ones arrive; STORED files and the files
   found unusable at submission (they belong to no chunk) keep their outcomes.
+- A job may be created *open* (``create_job(..., open=True)``) while its inputs are
+  still being scanned: :meth:`JobStore.add_chunks` adds chunks and their totals
+  atomically, :meth:`JobStore.close_job` records the scan's problems and closes it. An
+  open job never reaches a final state (finishing its last chunk so far does not
+  finish it); ``close_job`` finishes it when every chunk is already done.
 - Leases and times are wall-clock seconds (``time.time``), so that hosts agree.
 """
 
@@ -80,6 +85,8 @@ class JobProgress:
     started: float = 0.0
     finished: float = 0.0
     updated: float = 0.0
+    open: bool = False
+    """The inputs are still being scanned: the totals are those found so far."""
 
     @property
     def done(self) -> int:
@@ -123,11 +130,26 @@ class JobStore(Protocol):
     """The records of jobs; see the module docstring for the contract."""
 
     def create_job(
-        self, spec: JobSpec, chunks: Sequence[Chunk], problems: Sequence[FileOutcome] = ()
+        self,
+        spec: JobSpec,
+        chunks: Sequence[Chunk],
+        problems: Sequence[FileOutcome] = (),
+        *,
+        open: bool = False,
     ) -> None:
         """Record a new job in state ``queued``. ``problems`` are files found unusable
         while scanning: recorded at once as NOT_SENT and counted in the totals. A job
-        without chunks is finished at once."""
+        without chunks is finished at once, unless ``open``: an open job takes more
+        chunks (:meth:`add_chunks`) until :meth:`close_job`."""
+
+    def add_chunks(self, job_id: str, chunks: Sequence[Chunk]) -> None:
+        """Add chunks to an open job, atomically with their totals (files, bytes).
+        Raises :class:`UnknownJob`."""
+
+    def close_job(self, job_id: str, problems: Sequence[FileOutcome] = ()) -> bool:
+        """Record the scan's ``problems`` (NOT_SENT, counted in the totals) and close
+        the job: from now on it finishes with its last chunk. True when this finished
+        it (every chunk was done already). Raises :class:`UnknownJob`."""
 
     def spec(self, job_id: str) -> JobSpec:
         """The job's spec; raises :class:`UnknownJob`."""
@@ -241,6 +263,7 @@ class _Job:
     started: float = 0.0
     finished: float = 0.0
     updated: float = 0.0
+    open: bool = False
 
 
 class MemoryJobStore:
@@ -261,7 +284,12 @@ class MemoryJobStore:
             raise UnknownJob(f"no such job: {job_id}") from None
 
     def create_job(
-        self, spec: JobSpec, chunks: Sequence[Chunk], problems: Sequence[FileOutcome] = ()
+        self,
+        spec: JobSpec,
+        chunks: Sequence[Chunk],
+        problems: Sequence[FileOutcome] = (),
+        *,
+        open: bool = False,
     ) -> None:
         now = self._clock()
         job = _Job(
@@ -271,13 +299,35 @@ class MemoryJobStore:
             total_bytes=sum(c.bytes for c in chunks),
             created=now,
             updated=now,
+            open=open,
         )
         with self._lock:
             self._jobs[spec.job_id] = job
             for outcome in problems:
                 self._record(job, outcome)
-            if not chunks:
+            if not chunks and not open:
                 self._finish(job)
+
+    def add_chunks(self, job_id: str, chunks: Sequence[Chunk]) -> None:
+        with self._lock:
+            job = self._job(job_id)
+            for c in chunks:
+                job.chunks[c.chunk_id] = c
+                job.total_files += len(c.files)
+                job.total_bytes += c.bytes
+            job.updated = self._clock()
+
+    def close_job(self, job_id: str, problems: Sequence[FileOutcome] = ()) -> bool:
+        with self._lock:
+            job = self._job(job_id)
+            job.total_files += len(problems)
+            for outcome in problems:
+                self._record(job, outcome)
+            job.open = False
+            if len(job.done) >= len(job.chunks) and not job.finished:
+                self._finish(job)
+                return True
+            return False
 
     def spec(self, job_id: str) -> JobSpec:
         with self._lock:
@@ -427,7 +477,7 @@ class MemoryJobStore:
             job = self._job(job_id)
             job.done.add(chunk_id)
             self._leases.pop((job_id, chunk_id), None)
-            if len(job.done) >= len(job.chunks) and not job.finished:
+            if len(job.done) >= len(job.chunks) and not job.finished and not job.open:
                 self._finish(job)
                 return True
             return False
@@ -502,6 +552,7 @@ class MemoryJobStore:
                 started=job.started,
                 finished=job.finished,
                 updated=job.updated,
+                open=job.open,
             )
 
     def jobs(self, limit: int = 20) -> list[JobProgress]:

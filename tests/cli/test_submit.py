@@ -203,26 +203,53 @@ def _bad_files(root: Path) -> list[Path]:
     return [garbage, empty]
 
 
-def test_bad_files_with_halt_submit_nothing_and_name_each_file(
+def test_bad_file_with_halt_halts_the_job_naming_it(
     scp: StorageScp,
     workers: list[Worker],
     redis_url: str,
     job_store: RedisJobStore,
     tmp_path: Path,
 ) -> None:
+    # --chunk 1: the first file is handed to the workers before the bad one is found.
     study = make_study(tmp_path / "s", images=2)
-    bad = _bad_files(tmp_path / "bad")
-    jobs_before = {p.job_id for p in job_store.jobs(limit=1000)}
+    garbage, empty = _bad_files(tmp_path / "bad")
     run = run_cli(
-        "submit", "--broker", redis_url, "--wait", *_peer(scp), study.files[0], *bad, study.files[1]
+        "submit", "--broker", redis_url, "--wait", "--chunk", "1", *_peer(scp),
+        study.files[0], garbage, empty, study.files[1],
+    )  # fmt: skip
+    assert run.code == 1, run.stdout + run.stderr
+    assert f"not sent: {garbage}: " in run.stderr
+    assert f"halted: {garbage} cannot be sent" in run.stderr
+    final = job_store.progress(_job_id(run.stdout))
+    assert (final.state, final.halted_path) == (JobState.HALTED, str(garbage))
+    assert f"halted at {garbage}: bad DICOM file" in run.stdout
+    outcomes = {o.path: o for o in job_store.report(final.job_id)}
+    # The scan stopped at the bad file: the files after it are not part of the job.
+    assert set(outcomes) == {str(study.files[0]), str(garbage)}
+    assert outcomes[str(garbage)].outcome is Outcome.NOT_SENT
+    assert final.total_files == final.done == 2
+    # The first file went out before the halt, or was stopped by it: never both.
+    stored = [s.sop_instance_uid for s in scp.stores]
+    assert stored in ([], [study.sop_instance_uids[0]])
+    first = outcomes[str(study.files[0])].outcome
+    assert first is (Outcome.STORED if stored else Outcome.NOT_SENT)
+
+
+def test_embedded_bad_file_with_halt_sends_nothing_after_it(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=2)
+    garbage, _empty = _bad_files(tmp_path / "bad")
+    report = tmp_path / "report.jsonl"
+    run = run_cli(
+        "submit", "--report", report, *_peer(scp), study.files[0], garbage, study.files[1]
     )
-    assert run.code == 1
-    assert run.stdout == ""
-    for path in bad:
-        assert f"not sent: {path}: " in run.stderr
-    assert "nothing submitted" in run.stderr
-    assert {p.job_id for p in job_store.jobs(limit=1000)} == jobs_before
-    assert scp.stores == []
+    assert run.code == 1, run.stderr
+    assert f"halted at {garbage}: bad DICOM file" in run.stdout
+    lines = {json.loads(line)["path"]: json.loads(line) for line in report.read_text().splitlines()}
+    assert set(lines) == {str(study.files[0]), str(garbage)}
+    assert lines[str(garbage)]["outcome"] == "not_sent"
+    assert study.sop_instance_uids[1] not in {s.sop_instance_uid for s in scp.stores}
 
 
 def test_bad_files_with_no_halt_are_recorded_and_the_rest_delivered(

@@ -57,3 +57,51 @@ def test_chunks_hold_at_most_max_files_of_one_study(tmp_path: Path) -> None:
         ("c00003", one.study_uid, 1),
         ("c00004", two.study_uid, 2),
     ]
+
+
+def test_scanner_yields_full_chunks_as_it_goes_then_the_rest_per_study(tmp_path: Path) -> None:
+    from dispatch.jobs.model import Chunk
+    from dispatch.jobs.scan import Scanner
+    from dispatch.outcome import FileOutcome
+
+    one = make_study(tmp_path / "one", images=3)
+    two = make_study(tmp_path / "two", images=2)
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"")
+    known = FileOutcome(str(tmp_path / "gone"), Outcome.NOT_SENT, reason="cannot access file")
+    order = [one.files[0], two.files[0], one.files[1], bad, one.files[2], two.files[1]]
+    scanner = Scanner(2)
+    seen: list[tuple[str, object]] = []
+    source = [*map(str, order[:4]), known, *map(str, order[4:]), str(one.files[0])]
+    for item in scanner.items(source):
+        # What was yielded when: the pending files show how far the scan had gone.
+        seen.append(("pending", len(scanner.pending())))
+        seen.append(("item", item))
+    items = [x for kind, x in seen if kind == "item"]
+    chunks = [c for c in items if isinstance(c, Chunk)]
+    assert [(c.chunk_id, c.study_uid, len(c.files)) for c in chunks] == [
+        ("c00001", one.study_uid, 2),
+        ("c00002", two.study_uid, 2),
+        ("c00003", one.study_uid, 1),
+    ]
+    # The first chunk comes out as soon as it is full, before the rest is scanned.
+    assert items[0] == chunks[0] and seen[0] == ("pending", 1)
+    problems = [p for p in items if isinstance(p, FileOutcome)]
+    assert [p.path for p in problems] == [str(bad), known.path]
+    assert scanner.pending() == []
+    assert sum(len(c.files) for c in chunks) == 5  # the path given twice: once
+
+
+def test_scanner_linger_hands_out_the_largest_pending_study(tmp_path: Path) -> None:
+    from dispatch.jobs.model import Chunk
+    from dispatch.jobs.scan import Scanner
+
+    one = make_study(tmp_path / "one", images=2)
+    two = make_study(tmp_path / "two", images=1)
+    ticks = iter(range(100))
+    scanner = Scanner(10, linger_s=2.5, clock=lambda: float(next(ticks)))
+    chunks = [c for c in scanner.items(map(str, [*one.files, *two.files])) if isinstance(c, Chunk)]
+    assert [(c.study_uid, len(c.files)) for c in chunks] == [
+        (one.study_uid, 2),
+        (two.study_uid, 1),
+    ]

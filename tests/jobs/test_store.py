@@ -244,3 +244,85 @@ def test_redis_job_keys_expire_and_activity_renews_them(redis_client: Any) -> No
     store.record("job1", stored("/a/1"))
     for part in ("meta", "outcomes", "stored", "chunks"):
         assert redis_client.pttl(f"t:job:job1:{part}") > 50_000
+
+
+# -- open jobs: chunks added while the inputs are scanned ------------------------------
+
+
+def _open_job(store: JobStore, job_id: str = "open1", halt: bool = True) -> str:
+    store.create_job(make_spec("127.0.0.1", 104, job_id=job_id, halt=halt), [], open=True)
+    return job_id
+
+
+def test_open_job_takes_chunks_and_their_totals(store: JobStore) -> None:
+    job = _open_job(store)
+    p = store.progress(job)
+    assert (p.open, p.is_finished, p.total_files, p.chunks) == (True, False, 0, 0)
+    first, second = _chunks()
+    store.add_chunks(job, [first])
+    p = store.progress(job)
+    assert (p.open, p.total_files, p.total_bytes, p.chunks) == (True, 2, 300, 1)
+    store.add_chunks(job, [second])
+    assert store.chunk_ids(job) == ["c00001", "c00002"]
+    assert store.chunk(job, "c00002") == second
+    p = store.progress(job)
+    assert (p.total_files, p.total_bytes, p.chunks) == (3, 600, 2)
+    with pytest.raises(UnknownJob):
+        store.add_chunks("nope", [first])
+
+
+def test_open_job_does_not_finish_with_its_last_chunk_so_far(store: JobStore) -> None:
+    job = _open_job(store)
+    store.add_chunks(job, [_chunks()[0]])
+    store.record_many(job, [stored("/a/1"), stored("/a/2", 200)])
+    assert not store.finish_chunk(job, "c00001")
+    p = store.progress(job)
+    assert not p.is_finished and p.state is not JobState.COMPLETED and p.chunks_done == 1
+    # Closing finishes it: every chunk is done already.
+    assert store.close_job(job)
+    p = store.progress(job)
+    assert (p.open, p.is_finished, p.state, p.total_files) == (False, True, JobState.COMPLETED, 2)
+
+
+def test_closed_job_finishes_with_its_last_chunk(store: JobStore) -> None:
+    job = _open_job(store)
+    store.add_chunks(job, _chunks())
+    problem = FileOutcome("/x/bad", Outcome.NOT_SENT, reason="bad DICOM file: empty file")
+    assert not store.close_job(job, [problem])
+    p = store.progress(job)
+    assert (p.open, p.is_finished, p.total_files, p.not_sent) == (False, False, 4, 1)
+    store.record_many(job, [stored("/a/1"), stored("/a/2", 200), stored("/b/1", 300)])
+    assert not store.finish_chunk(job, "c00001")
+    assert store.finish_chunk(job, "c00002")
+    p = store.progress(job)
+    assert (p.state, p.stored, p.not_sent) == (JobState.COMPLETED_WITH_FAILURES, 3, 1)
+    assert problem in list(store.report(job))
+
+
+def test_open_job_halted_while_scanning_ends_halted_once_closed(store: JobStore) -> None:
+    job = _open_job(store)
+    store.add_chunks(job, [_chunks()[0]])
+    assert store.halt(job, "/x/bad", "bad DICOM file")
+    assert store.stopped(job) is JobState.HALTED
+    store.finish_chunk(job, "c00001")
+    assert not store.progress(job).is_finished
+    assert store.close_job(job, [FileOutcome("/x/bad", Outcome.NOT_SENT, reason="bad DICOM file")])
+    p = store.progress(job)
+    assert (p.state, p.halted_path, p.not_sent) == (JobState.HALTED, "/x/bad", 1)
+
+
+def test_closing_an_unknown_job_raises(store: JobStore) -> None:
+    with pytest.raises(UnknownJob):
+        store.close_job("nope")
+
+
+def test_redis_waiters_wake_when_the_job_finishes(redis_client: Any) -> None:
+    store = RedisJobStore(redis_client, prefix="t", ttl_s=100)
+    job = _open_job(store)
+    store.add_chunks(job, [_chunks()[1]])
+    assert not store.wait_finished(job, 0.05)
+    store.finish_chunk(job, "c00002")
+    assert not store.wait_finished(job, 0.05)  # still open
+    store.close_job(job)
+    assert store.wait_finished(job, 1.0)
+    assert store.wait_finished(job, 1.0)  # every waiter sees it

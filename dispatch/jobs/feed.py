@@ -1,0 +1,85 @@
+"""Feeding a job while its inputs are scanned: the job is recorded open when the scan
+yields its first item, each chunk is added to it and handed to the senders (Celery
+tasks, or the embedded threads) at once, and the job is closed with the scan's
+problems when the scan ends.
+
+With the halt policy the first unusable file halts the job: the scan stops there, the
+file is recorded NOT_SENT and names the halt, and the files scanned but not yet in a
+chunk are recorded NOT_SENT ("job halted"); chunks already handed out send nothing
+more. A job halted or cancelled by a sender while the scan runs stops the scan the same
+way. Files the scan had not reached then are not part of the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from dispatch.jobs.model import Chunk, FileRef, JobSpec
+from dispatch.jobs.store import JobStore
+from dispatch.outcome import FileOutcome, Outcome
+
+
+@dataclass
+class Fed:
+    """What :func:`feed_job` did."""
+
+    created: bool = False
+    """False when the scan yielded nothing at all (no job was recorded)."""
+    chunks: int = 0
+    files: int = 0
+    """Files in the chunks handed out."""
+    problems: list[FileOutcome] = field(default_factory=list)
+    """Unusable files found by the scan (recorded NOT_SENT)."""
+    halted_by: FileOutcome | None = None
+    """With the halt policy: the unusable file that halted the job."""
+
+
+def feed_job(
+    store: JobStore,
+    spec: JobSpec,
+    items: Iterable[Chunk | FileOutcome],
+    *,
+    on_chunk: Callable[[Chunk], None],
+    on_created: Callable[[], None] = lambda: None,
+    on_problem: Callable[[FileOutcome], None] = lambda _p: None,
+    pending: Callable[[], Sequence[FileRef]] = list,
+) -> Fed:
+    """Record the job open at the first item, add and hand out (``on_chunk``) each
+    chunk, close the job at the end; see the module docstring. ``pending`` gives the
+    files scanned but not yet in a chunk (recorded NOT_SENT when the job stops early).
+    """
+    fed = Fed()
+    job_id = spec.job_id
+    left: list[FileRef] = []
+    stopped = ""
+    try:
+        for item in items:
+            if not fed.created:
+                store.create_job(spec, [], open=True)
+                fed.created = True
+                on_created()
+            if isinstance(item, FileOutcome):
+                on_problem(item)
+                fed.problems.append(item)
+                if spec.policy.halt:
+                    store.halt(job_id, item.path, item.reason)
+                    fed.halted_by = item
+                    stopped = "halted"
+                    left = list(pending())
+                    break
+                continue
+            state = store.stopped(job_id) if fed.chunks else None
+            if state is not None:
+                stopped = state.value
+                left = [*item.files, *pending()]
+                break
+            store.add_chunks(job_id, [item])
+            fed.chunks += 1
+            fed.files += len(item.files)
+            on_chunk(item)
+    finally:
+        if fed.created:
+            unsent = [FileOutcome(f.path, Outcome.NOT_SENT, reason=f"job {stopped}") for f in left]
+            store.close_job(job_id, [*fed.problems, *unsent])
+    return fed
