@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dispatch.dicomfile import DicomFileInfo
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import ProposalGroup
-from dispatch.sender import EXIT_OK, OutcomeSink, SendResult, send_files
+from dispatch.sender import EXIT_OK, InventedIdentities, OutcomeSink, SendResult, send_files
 from dispatch.settings import AssociationSettings, SendPolicy
 
 log = logging.getLogger("dispatch.send")
@@ -38,6 +38,7 @@ def send_batches(
     ``groups``, whose contexts replace those of ``settings``. Each file goes over the
     association of its SOP class's group, the files of a group in input order."""
     result = SendResult(EXIT_OK)
+    identities = InventedIdentities(policy)
     for number, group in enumerate(groups, 1):
         mine = [p for p in paths if infos[p].sop_class_uid in group.sop_classes]
         if not mine:
@@ -54,7 +55,12 @@ def send_batches(
                 number, len(groups), len(group.contexts), len(mine),
             )  # fmt: skip
         part = send_files(
-            dataclasses.replace(settings, contexts=group.contexts), mine, policy, on_outcome, infos
+            dataclasses.replace(settings, contexts=group.contexts),
+            mine,
+            policy,
+            on_outcome,
+            infos,
+            identities,
         )
         if part.exit_code and not result.exit_code:
             result = part

@@ -193,7 +193,9 @@ def _data_source(
         from dispatch.codecs.convert import open_conversion
 
         log.info("Converting pixel data: %s -> %s", source, target)
-        converted = open_conversion(handle, info, target, deflate_level, replace=replace)
+        converted = open_conversion(
+            handle, info, target, deflate_level, replace=replace, old_vrs=old_vrs
+        )
         return DataSource.stream(info.path, converted)
     from dispatch.deflate import deflate
     from dispatch.transcode import convert_dataset
@@ -252,8 +254,12 @@ def send_files(
     policy: SendPolicy,
     on_outcome: OutcomeSink,
     infos: dict[str, DicomFileInfo] | None = None,
+    identities: InventedIdentities | None = None,
 ) -> SendResult:
     """Send ``paths`` over one association with storescu's halt/continue rules.
+
+    ``identities`` carries the ``+II`` counters of a run that spans several
+    associations (by default a new run starts here).
 
     ``infos`` holds files already read (``-R`` reads every file first to learn its SOP
     class). Exit codes: 0; 1 for a bad file, no presentation context, a network error
@@ -269,10 +275,10 @@ def send_files(
         return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
     observer, destination = current(), destination_name(settings)
     observer.association_opened(destination, assoc.setup_s)
-    # +II: storescu's counters run across files and repeats of this run.
-    inventor = inventor_for(policy, new_seed(), clock=True)
+    if identities is None:
+        identities = InventedIdentities(policy)
     try:
-        return _send_all(assoc, settings, pending, policy, infos, inventor)
+        return _send_all(assoc, settings, pending, policy, infos, identities)
     finally:
         observer.association_closed(destination)
 
@@ -283,14 +289,13 @@ def _send_all(
     pending: _Pending,
     policy: SendPolicy,
     infos: dict[str, DicomFileInfo] | None,
-    inventor: Inventor | None = None,
+    identities: InventedIdentities,
 ) -> SendResult:
     """:func:`send_files` once the association is open; ends it before returning."""
     _log_contexts(settings, assoc)
     result = SendResult(EXIT_OK)
     known = infos or {}
     ahead: dict[int, Prepared] = {}
-    invented = 0  # instances that took their turn of the invented identities
 
     def read_ahead() -> None:
         # Runs while the peer stores the current file (see send_prepared).
@@ -302,9 +307,8 @@ def _send_all(
     for path in pending:
         index = pending.position
         current = ahead.pop(index, None) or prepare(assoc, path, policy, known.get(path))
-        if inventor is not None and current.info is not None:
-            current = dataclasses.replace(current, identity=inventor.identity(invented))
-            invented += 1
+        if identities.inventor is not None and current.info is not None:
+            current = dataclasses.replace(current, identity=identities.next())
         try:
             outcome = send_prepared(assoc, current, policy, read_ahead)
         except PeerAborted as exc:
@@ -352,6 +356,22 @@ def _send_all(
         if result.exit_code == EXIT_OK:
             result = SendResult(EXIT_ERROR, f"release failed: {exc}")
     return result
+
+
+class InventedIdentities:
+    """The ``+II`` counters of one run: they go on across files, repeats and the
+    associations of a run (storescu's counters never restart)."""
+
+    def __init__(self, policy: SendPolicy) -> None:
+        self.inventor: Inventor | None = inventor_for(policy, new_seed(), clock=True)
+        self._used = 0
+
+    def next(self) -> Identity:
+        """The identities of the next instance sent."""
+        assert self.inventor is not None
+        identity = self.inventor.identity(self._used)
+        self._used += 1
+        return identity
 
 
 class _Pending:

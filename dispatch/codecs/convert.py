@@ -187,6 +187,7 @@ def open_conversion(
     deflate_level: int = 6,
     chunk_size: int = 1 << 20,
     replace: Mapping[int, bytes] | None = None,
+    old_vrs: bool = False,
 ) -> Iterator[bytes]:
     """The data set of ``info`` (open as ``handle``) re-encoded in ``target``.
 
@@ -197,10 +198,13 @@ def open_conversion(
     Lossy Image Compression (0028,2110) "01", and a ratio and method appended to
     (0028,2112) and (0028,2114). ``replace`` gives new values (encoded, padded) of
     top-level attributes, each replaced only where present (invented identities).
+    ``old_vrs`` (``-u``): post-1993 VRs are written as OB in an explicit VR target.
     """
     try:
         layout = _read_layout(handle, info)
         _replace(layout.header, replace or {})
+        if old_vrs and target != IMPLICIT_LE:
+            _to_old_vrs(layout.header)
         plan = _Plan(handle, info, layout, target)
         return _with_path(plan.chunks(chunk_size, deflate_level), info.path)
     except BadFile:
@@ -213,6 +217,27 @@ def _replace(header: Dataset, replace: Mapping[int, bytes]) -> None:
     for tag, raw in replace.items():
         if tag in header:
             header[tag].value = raw.decode("latin-1").rstrip("\0 ")
+
+
+def _to_old_vrs(dataset: Dataset) -> None:
+    """Turn every element of a post-1993 VR into OB holding its little endian value
+    bytes, as :func:`dispatch.transcode.convert_dataset` does on the streaming path."""
+    from pydicom.dataelem import DataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
+    from dispatch.transcode import OLD_VR_MAP
+
+    old = {vr.decode() for vr in OLD_VR_MAP}
+    for elem in list(dataset):
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _to_old_vrs(item)
+        elif elem.VR in old:
+            buffer = DicomBytesIO()
+            buffer.is_little_endian, buffer.is_implicit_VR = True, True
+            write_data_element(buffer, elem)
+            dataset[elem.tag] = DataElement(elem.tag, "OB", buffer.getvalue()[8:])
 
 
 def _reason(exc: BaseException) -> str:

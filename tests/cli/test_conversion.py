@@ -178,3 +178,37 @@ def test_split_associations_halt_after_a_failure(scp: StorageScp, tmp_path: Path
     lines = report.read_text().splitlines()
     assert len(lines) == len(files)
     assert sum('"not_sent"' in line.lower() or "not attempted" in line for line in lines) >= 22
+
+
+def test_invented_identities_go_on_across_split_associations(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    """+II counters never restart: the 64 files of two associations share one series."""
+    files = [
+        make_file(tmp_path / f"{n}.dcm", ts="implicit", sop_class_uid=sop_class)
+        for n, sop_class in enumerate(DEFAULT_STORAGE_CLASSES)
+    ]
+    seen = observe(run_dispatch, scp, "--propose-own", "+II", *files, associations=2)
+    assert seen.run.code == 0, seen.run.output
+    datasets = [s.dataset() for s in seen.stores]
+    assert len({ds.SeriesInstanceUID for ds in datasets}) == 1
+    assert len({ds.SOPInstanceUID for ds in datasets}) == len(files)
+    assert len({ds.InstanceNumber for ds in datasets}) == len(files)
+
+
+def test_old_vrs_apply_when_pixel_data_is_converted(scp: StorageScp, tmp_path: Path) -> None:
+    """-u on the codec path: a UT element goes out as OB while the pixels are encoded."""
+    path = make_file(tmp_path / "ut.dcm")
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00204000, "UT", "an image comment of unlimited length")
+    ds.save_as(path)
+    seen = observe(
+        run_dispatch, scp, "-u", "-xr", path,
+        setup=lambda p: p.accept_only(transfer_syntaxes=[uids.RLE_LOSSLESS]),
+    )  # fmt: skip
+    assert seen.run.code == 0, seen.run.output
+    (store,) = seen.stores
+    assert store.transfer_syntax == uids.RLE_LOSSLESS
+    received_ds = store.dataset()
+    assert received_ds[0x00204000].VR == "OB"
+    assert received_ds[0x00204000].value.rstrip(b" ") == b"an image comment of unlimited length"
