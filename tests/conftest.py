@@ -16,6 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cluster import (  # noqa: F401 - fixtures registered for the whole suite
+    _redis,
+    job_store,
+    redis_url,
+    worker_factory,
+    workers,
+)
 from tests.support.dicom_files import Study, make_study
 from tests.support.programs import require_program
 from tests.support.scp import StorageScp

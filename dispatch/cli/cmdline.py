@@ -73,7 +73,7 @@ class CliExit(Exception):
         """Print :attr:`text` where it belongs (unless :attr:`quiet`); return the exit code."""
         if not self.quiet:
             out = (stdout or sys.stdout) if self.stream == "stdout" else (stderr or sys.stderr)
-            print(self.text, file=out)
+            out.write(self.text if self.text.endswith("\n") else self.text + "\n")
         return self.code
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
-from dispatch.cli.cmdline import CliExit, CommandLineError
+from dispatch.cli.cmdline import CliExit
 from dispatch.cli.logs import configure
 from dispatch.cli.options import SendOptions, parse_send_args
 from dispatch.errors import UsageError
@@ -67,14 +67,8 @@ def run(argv: Sequence[str]) -> int:
     """Run ``dispatch send``; return storescu's exit code."""
     try:
         opts = parse_send_args(argv)
-    except CommandLineError as exc:
-        if not exc.quiet:
-            print(exc.text, file=sys.stderr)
-        return exc.code
-    except CliExit as exc:
-        stream = sys.stdout if exc.stream == "stdout" else sys.stderr
-        stream.write(exc.text if exc.text.endswith("\n") else exc.text + "\n")
-        return exc.code
+    except CliExit as exc:  # help, version, or a command line error
+        return exc.emit()
     log = configure(opts.log_level)
     try:
         return _send(opts)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from dispatch.cli.cmdline import (
     CliExit,
-    CommandLineError,
     OptionSpec,
     ParsedCommandLine,
     ValueSpec,
@@ -126,14 +125,8 @@ def run(argv: Sequence[str]) -> int:
     """Run ``dispatch submit``; return the job's exit code (storescu's rules)."""
     try:
         send, queue = parse_submit_args(argv)
-    except CommandLineError as exc:
-        if not exc.quiet:
-            print(exc.text, file=sys.stderr)
-        return exc.code
-    except CliExit as exc:
-        stream = sys.stdout if exc.stream == "stdout" else sys.stderr
-        stream.write(exc.text if exc.text.endswith("\n") else exc.text + "\n")
-        return exc.code
+    except CliExit as exc:  # help, version, or a command line error
+        return exc.emit()
     log = configure(send.log_level)
     try:
         return _submit(send, queue)

@@ -29,17 +29,10 @@ from dispatch.uids import EXPLICIT_BE, EXPLICIT_LE, RLE_LOSSLESS
 from tests.cli.conftest import Run, observe, run_dispatch, run_storescu
 from tests.conftest import StorescpFactory
 from tests.jobs.support import chunks_of, make_spec
+from tests.support.cluster import Worker, run_cli
 from tests.support.dicom_files import make_study
 from tests.support.scp import StorageScp
 from tests.test_identities import new_vr_file
-from tests.workers import conftest as cluster
-from tests.workers.conftest import Worker, run_cli
-
-# The real Redis and the two real workers of tests/workers, for this module too.
-_redis = cluster._redis
-redis_url = cluster.redis_url
-job_store = cluster.job_store
-workers = cluster.workers
 
 _STAMP_DIGITS = 10  # storescu's (and our) time in seconds, in this century
 

@@ -15,16 +15,9 @@ import pytest
 from dispatch.jobs.model import JobState
 from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.outcome import Outcome
+from tests.support.cluster import Worker, run_cli
 from tests.support.dicom_files import Study, make_study
 from tests.support.scp import StorageScp
-from tests.workers import conftest as cluster
-from tests.workers.conftest import Worker, run_cli
-
-# The real Redis and the two real workers of tests/workers, for this module too.
-_redis = cluster._redis
-redis_url = cluster.redis_url
-job_store = cluster.job_store
-workers = cluster.workers
 
 C000 = "0xC000 (Error: cannot understand)"
 

@@ -27,14 +27,11 @@ from typing import Any
 import pytest
 
 from dispatch.jobs.redis_store import RedisJobStore
+from tests.support.cluster import REPO, WORKER_ENV, Worker
 from tests.support.programs import require_program
 from tests.support.storescp import free_port
-from tests.workers.conftest import REPO, WORKER_ENV, Worker
 
 # Re-exported fixtures of the worker tests (one redis-server for the session).
-from tests.workers.conftest import _redis as _redis
-from tests.workers.conftest import job_store as job_store
-from tests.workers.conftest import redis_url as redis_url
 
 PROMETHEUS_START_S = 20.0
 SCRAPE_INTERVAL = "1s"

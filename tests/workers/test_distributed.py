@@ -17,11 +17,11 @@ from dispatch.jobs.scan import chunk, scan
 from dispatch.jobs.store import JobProgress
 from dispatch.outcome import Outcome
 from tests.jobs.support import chunks_of, make_spec
+from tests.support.cluster import Worker, WorkerFactory
 from tests.support.dicom_files import Study, make_study
 from tests.support.programs import require_program
 from tests.support.scp import StorageScp
 from tests.support.storescp import free_port, is_listening
-from tests.workers.conftest import Worker, WorkerFactory
 
 JOB_TIMEOUT_S = 60.0
 

@@ -1,4 +1,7 @@
-"""Fixtures of the worker tests: real redis-server, real Celery worker processes.
+"""The distributed sender's test cluster: real redis-server, real Celery worker processes.
+
+Its fixtures are registered once for the whole suite by ``tests/conftest.py``, so
+every test module shares one Redis and one pair of workers.
 
 - ``redis_url``: a session-scoped redis-server (the broker and the job records).
 - ``worker_factory``: ``worker_factory(name, queue="dispatch")`` starts
