@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from dispatch.outcome import FileOutcome
 
 _LINGER_S: float | None = None
-_SCAN_SWITCH_S = 0.0005
+_SWITCH_S = 0.0005
 """How long the scan may go without handing out a chunk before it hands out the study
 with the most pending files as it is (None: only full chunks, and the rest at the end)."""
 
@@ -282,21 +282,21 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
             if observer is not None:
                 observer.file_done(spec.destination, outcome)
 
-        # The scan holds the GIL between files: a short switch interval lets the sender
-        # threads take it back as soon as the peer answers (else each answer waits up to
-        # 5 ms, and a CT series is sent much slower while the scan runs).
+        # The sender threads and the scan share the GIL: with Python's default switch
+        # interval (5 ms) a thread whose peer has answered waits that long for its turn,
+        # so a short one keeps every association busy.
         interval = sys.getswitchinterval()
-        sys.setswitchinterval(_SCAN_SWITCH_S)
+        sys.setswitchinterval(_SWITCH_S)
         try:
             fed = feed_job(memory, spec, items, on_chunk=run.add, on_problem=embedded_problem,
                            pending=scanner.pending)  # fmt: skip
+            if not fed.created:
+                run.join()
+                log.critical("no input files to be sent")
+                return 1
+            final = run.join()
         finally:
             sys.setswitchinterval(interval)
-        if not fed.created:
-            run.join()
-            log.critical("no input files to be sent")
-            return 1
-        final = run.join()
         log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, fed.files,
                  fed.chunks, queue.jobs)  # fmt: skip
         display.close()
