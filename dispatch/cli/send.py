@@ -146,6 +146,11 @@ def _send(opts: SendOptions) -> int:
             level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
             logger.log(level, "%s", result.error)
         return result.exit_code
+    except UsageError as exc:
+        # A setting that fails once the inputs are known (a TLS key, its password):
+        # nothing was sent, and every file still gets its outcome.
+        _not_sent(paths, opts, recorder, f"not attempted after: {exc}")
+        raise
     finally:
         recorder.close()
         if opts.log_level != "fatal":

@@ -1,9 +1,10 @@
 """One blocking TCP (or TLS) socket with buffered PDU reads, and the single place where
 socket and TLS errors become the project's exceptions.
 
-The socket stays in blocking mode (no Python-level timeout, which would add a poll()
-to every call): the socket timeout (-ts) is set as SO_RCVTIMEO/SO_SNDTIMEO, and the
-longer waits for an ACSE or DIMSE reply poll once before the first read.
+A plain TCP socket stays in blocking mode (no Python-level timeout, which would add a
+poll() to every call): the socket timeout (-ts) is set as SO_RCVTIMEO/SO_SNDTIMEO. A TLS
+socket takes -ts as its Python-level timeout (see :class:`Wire`). The longer waits for
+an ACSE or DIMSE reply poll once before the first read.
 
 On a TLS socket every byte goes through the TLS layer: no ``sendfile``, no raw
 ``sendmsg``; data sets are read into a buffer, framed as PDUs there, and written in
@@ -116,7 +117,12 @@ class Wire:
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
         self._batch: bytearray | None = None
-        sock.settimeout(None)
+        # On a TLS socket SO_RCVTIMEO/SO_SNDTIMEO would never fire: OpenSSL reports the
+        # expired wait as "want read/write", and Python's TLS layer retries that forever
+        # on a blocking socket. There the socket timeout is Python's own (a poll() per
+        # call, small beside the encryption).
+        self._socket_timeout_s = (socket_timeout_s or None) if self.tls else None
+        sock.settimeout(self._socket_timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         timeval = _timeval(socket_timeout_s)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
@@ -165,10 +171,31 @@ class Wire:
         """Block until data arrives, at most ``timeout_s`` (None: rely on the socket timeout)."""
         if timeout_s is None or self._buf:
             return
-        if self.tls and self.sock.pending():  # type: ignore[attr-defined]
-            return  # decrypted bytes wait inside the TLS layer, invisible to poll()
-        if not self._poller.poll(int(timeout_s * 1000)):
+        if self.tls:
+            self._tls_wait(timeout_s, what)
+        elif not self._poller.poll(int(timeout_s * 1000)):
             raise NetworkTimeout(f"{what}: no reply within {timeout_s:g} s")
+
+    def _tls_wait(self, timeout_s: float, what: str) -> None:
+        """:meth:`wait_readable` on a TLS socket: poll() is not enough there, since the
+        socket also turns readable for TLS records that carry no data (a TLS 1.3 server
+        sends session tickets after the handshake), and a read after them would wait the
+        socket timeout instead. So read, with the wait as the read's own timeout."""
+        sock = self.sock
+        if sock.pending():  # type: ignore[attr-defined]
+            return  # decrypted bytes wait inside the TLS layer, invisible to poll()
+        sock.settimeout(timeout_s)
+        try:
+            chunk = sock.recv(_RECV_SIZE)
+        except (TimeoutError, ssl.SSLWantReadError) as exc:
+            raise NetworkTimeout(f"{what}: no reply within {timeout_s:g} s") from exc
+        except OSError as exc:
+            raise translate(exc, what) from exc
+        finally:
+            sock.settimeout(self._socket_timeout_s)
+        if not chunk:
+            raise ConnectionLost(f"{what}: connection closed by peer")
+        self._buf += chunk
 
     def _fill(self, needed: int, what: str) -> None:
         while len(self._buf) < needed:

@@ -3,7 +3,16 @@ with DCMTK's checks and messages, a real TLS send, and secrets kept out of job r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import select
+import socket
+import ssl
+import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +33,8 @@ from dispatch.settings import (
     TlsSettings,
     UserIdentity,
 )
-from tests.cli.conftest import run_dispatch
-from tests.support.certs import TlsCerts, make_certs
+from tests.cli.conftest import dispatch_program, run_dispatch
+from tests.support.certs import KEY_PASSWORD, TlsCerts, make_certs
 from tests.support.dicom_files import make_file
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -174,3 +183,176 @@ def test_workers_fill_in_their_own_secrets() -> None:
     assert filled.identity == UserIdentity(
         IdentityKind.USERNAME_PASSCODE, "alice", "worker-id", True
     )
+
+
+# -- +ps: the key password typed on a terminal ----------------------------------------
+
+
+def run_on_terminal(
+    args: list[str], answer: str | None, deadline_s: float = 20.0
+) -> tuple[int, str]:
+    """Run ``dispatch send *args`` on a new pseudo-terminal (its controlling terminal,
+    and its standard input, output and error); type ``answer`` and Enter once the pass
+    phrase prompt appears. Returns (exit code, everything the terminal showed)."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child: become dispatch
+        try:
+            program = dispatch_program()
+            os.execv(program[0], [*program, "send", *args])
+        finally:
+            os._exit(127)
+    seen = bytearray()
+    typed = False
+    end = time.monotonic() + deadline_s
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], end - time.monotonic())
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child has gone and the terminal is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if answer is not None and not typed and b"Enter pass phrase for" in seen:
+                os.write(master, answer.encode() + b"\n")
+                typed = True
+    finally:
+        os.close(master)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_the_key_password_is_asked_on_the_terminal_and_never_echoed(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, tmp_path: Path
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    path = make_file(tmp_path / "a.dcm")
+    code, screen = run_on_terminal(
+        ["-d", "+tls", str(tls_certs.encrypted.key), str(tls_certs.encrypted.cert), "+ps",
+         "+cf", str(tls_certs.ca), "127.0.0.1", str(peer.port), str(path)],
+        KEY_PASSWORD,
+    )  # fmt: skip
+    assert code == 0, screen
+    assert f"Enter pass phrase for {tls_certs.encrypted.key}:" in screen
+    assert "I: Requesting Association" in screen  # the log went to the same terminal ...
+    assert KEY_PASSWORD not in screen  # ... and neither it nor the echo shows the password
+    assert KEY_PASSWORD not in peer.log()
+    assert len(peer.files()) == 1
+
+
+def test_a_wrong_password_typed_on_the_terminal_is_one_error_line_and_nothing_is_sent(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, tmp_path: Path
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    path = make_file(tmp_path / "a.dcm")
+    code, screen = run_on_terminal(
+        ["+tls", str(tls_certs.encrypted.key), str(tls_certs.encrypted.cert),
+         "+cf", str(tls_certs.ca), "127.0.0.1", str(peer.port), str(path)],  # +ps: default
+        "not the password",
+    )  # fmt: skip
+    assert code == 1, screen
+    errors = [line for line in screen.splitlines() if line.startswith(("F: ", "E: "))]
+    assert len(errors) == 1, screen
+    assert "wrong password" in errors[0]
+    assert "Traceback" not in screen
+    assert "not the password" not in screen
+    assert peer.files() == []
+    assert "Association Received" not in peer.log()
+
+
+# -- other TLS failures at the command line ---------------------------------------------
+
+
+def test_an_unknown_cipher_suite_is_one_line_and_exit_1(
+    tls_certs: TlsCerts, tmp_path: Path
+) -> None:
+    path = make_file(tmp_path / "a.dcm")
+    run = run_dispatch("+tls", tls_certs.client.key, tls_certs.client.cert, "+cf", tls_certs.ca,
+                       "+cs", "TLS_NO_SUCH_SUITE", "127.0.0.1", 1, path)  # fmt: skip
+    assert run.code == 1
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert errors == [
+        "F: unknown cipher suite TLS_NO_SUCH_SUITE (IANA name expected, such as"
+        " TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"
+    ], run.stderr
+
+
+def test_a_revoked_server_certificate_is_reported_in_plain_words(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, tmp_path: Path
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    crl_dir = tmp_path / "crl"
+    crl_dir.mkdir()
+    (crl_dir / "ca.cnf").write_text("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
+                                    "default_md = sha256\ndefault_crl_days = 30\n")  # fmt: skip
+    (crl_dir / "index.txt").write_text("")
+    base = ["openssl", "ca", "-config", "ca.cnf", "-keyfile", str(tls_certs.ca.with_suffix(".key")),
+            "-cert", str(tls_certs.ca)]  # fmt: skip
+    subprocess.run([*base, "-revoke", str(tls_certs.server.cert)], cwd=crl_dir, check=True,
+                   capture_output=True)  # fmt: skip
+    subprocess.run([*base, "-gencrl", "-out", "crl.pem"], cwd=crl_dir, check=True,
+                   capture_output=True)  # fmt: skip
+    path = make_file(tmp_path / "a.dcm")
+    run = run_dispatch("+tls", tls_certs.client.key, tls_certs.client.cert,
+                       "+cf", tls_certs.ca, "+crl", crl_dir / "crl.pem", "+crv",
+                       "127.0.0.1", peer.port, path)  # fmt: skip
+    assert run.code == 1
+    assert "certificate has been revoked" in run.output
+    assert "Traceback" not in run.output
+    assert peer.files() == []
+
+
+def test_a_tls_peer_that_stalls_is_a_network_timeout(tls_certs: TlsCerts, tmp_path: Path) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_certs.server.cert, tls_certs.server.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    release = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        # Handshake, take the A-ASSOCIATE-RQ, send half a PDU header, then nothing.
+        with contextlib.suppress(OSError):
+            conn = ctx.wrap_socket(listener.accept()[0], server_side=True)
+            held.append(conn)
+            conn.recv(65536)
+            conn.sendall(b"\x02\x00\x00")
+            release.wait()
+
+    threading.Thread(target=serve, daemon=True).start()
+    path = make_file(tmp_path / "a.dcm")
+    started = time.monotonic()
+    try:
+        run = run_dispatch("+tls", tls_certs.client.key, tls_certs.client.cert, "+cf",
+                           tls_certs.ca, "-ts", 1, "127.0.0.1", port, path)  # fmt: skip
+    finally:
+        release.set()
+        for s in (*held, listener):
+            with contextlib.suppress(OSError):
+                s.close()
+    assert run.code == 1
+    assert "timed out" in run.output
+    assert "Traceback" not in run.output
+    assert time.monotonic() - started < 10
+
+
+def test_a_key_that_cannot_be_loaded_leaves_every_file_not_sent(tmp_path: Path) -> None:
+    """A TLS setting that fails before the association: each file still gets its
+    outcome in the report and the summary."""
+    files = [make_file(tmp_path / f"{n}.dcm", instance_number=n) for n in (1, 2)]
+    report = tmp_path / "report.jsonl"
+    run = run_dispatch(
+        "+tls", tmp_path / "missing.key", tmp_path / "missing.crt", "--report", report,
+        "127.0.0.1", "104", *files,
+    )  # fmt: skip
+    assert run.code == 1
+    assert "Traceback" not in run.stderr
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [line["outcome"] for line in lines] == ["not_sent", "not_sent"]
+    assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout

@@ -5,12 +5,14 @@ made by the tests (:mod:`tests.support.certs`)."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,19 @@ import pytest
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage
 
-from dispatch.errors import ConnectionLost, IdentityNotConfirmed, TlsError, UsageError
+from dispatch.errors import (
+    ConnectionLost,
+    IdentityNotConfirmed,
+    NetworkTimeout,
+    TlsError,
+    UsageError,
+)
 from dispatch.net import Association
 from dispatch.net.association import DataSource
 from dispatch.net.tls import client_context
 from dispatch.settings import (
     AssociationSettings,
+    CrlCheck,
     IdentityKind,
     PeerVerification,
     PresentationContext,
@@ -393,3 +402,274 @@ def test_no_byte_of_the_data_set_crosses_the_wire_unencrypted(
     assert MARKER.encode() not in tls_proxy.seen
     assert CT.encode() not in tls_proxy.seen
     assert len(tls_peer.files()) == 1
+
+
+# -- certificate revocation lists (+crl, +crv, +cra) ---------------------------------
+
+
+def openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def make_crl(directory: Path, ca_cert: Path, revoked: tuple[Path, ...] = ()) -> Path:
+    """A CRL signed by the CA of ``ca_cert`` (its key beside it, ``.key``) that revokes
+    the certificates ``revoked``; made with ``openssl ca`` in a scratch directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config, index = directory / "ca.cnf", directory / "index.txt"
+    config.write_text("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
+                      "default_md = sha256\ndefault_crl_days = 30\n")  # fmt: skip
+    index.write_text("")
+    base = ("-config", config, "-keyfile", ca_cert.with_suffix(".key"), "-cert", ca_cert)
+    for cert in revoked:
+        subprocess.run(["openssl", "ca", *map(str, base), "-revoke", str(cert)],
+                       check=True, capture_output=True, cwd=directory)  # fmt: skip
+    crl = directory / "crl.pem"
+    subprocess.run(["openssl", "ca", *map(str, base), "-gencrl", "-out", str(crl)],
+                   check=True, capture_output=True, cwd=directory)  # fmt: skip
+    return crl
+
+
+@dataclass(frozen=True)
+class Chain:
+    """root CA (``TlsCerts.ca``) -> intermediate CA -> server certificate."""
+
+    intermediate: Path
+    server_key: Path
+    server_chain: Path
+    """The server certificate followed by the intermediate's."""
+    server_cert: Path
+
+
+@pytest.fixture(scope="module")
+def chain(tls_certs: TlsCerts, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    d = tmp_path_factory.mktemp("chain")
+    ca_ext, leaf_ext = d / "ca.ext", d / "leaf.ext"
+    ca_ext.write_text("basicConstraints=critical,CA:TRUE\n")
+    leaf_ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for name, issuer, ext in (("inter", tls_certs.ca, ca_ext), ("leaf", d / "inter.pem", leaf_ext)):
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", d / f"{name}.key", "-out", d / f"{name}.csr",
+                "-subj", f"/CN={name}")  # fmt: skip
+        openssl("x509", "-req", "-in", d / f"{name}.csr", "-CA", issuer,
+                "-CAkey", issuer.with_suffix(".key"), "-CAcreateserial",
+                "-out", d / f"{name}.pem", "-days", "30", "-extfile", ext)  # fmt: skip
+    both = d / "leaf-chain.pem"
+    both.write_bytes((d / "leaf.pem").read_bytes() + (d / "inter.pem").read_bytes())
+    return Chain(d / "inter.pem", d / "leaf.key", both, d / "leaf.pem")
+
+
+def test_a_revoked_server_certificate_is_refused_in_plain_words(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, ct_file: Path, tmp_path: Path
+) -> None:
+    peer = tls_storescp(storescp, tls_certs)
+    crl = make_crl(tmp_path / "crl", tls_certs.ca, revoked=(tls_certs.server.cert,))
+    for check in (CrlCheck.NONE, CrlCheck.LEAF):  # +crl alone implies +crv
+        checking = mutual(tls_certs, crl_files=(str(crl),), crl_check=check)
+        with pytest.raises(TlsError, match=r"certificate has been revoked \[OpenSSL: "):
+            send_one(settings(peer.port, checking), ct_file)
+    assert peer.files() == []
+
+
+def test_a_crl_that_revokes_nothing_lets_the_store_through(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, ct_file: Path, tmp_path: Path
+) -> None:
+    peer = tls_storescp(storescp, tls_certs)
+    crl = make_crl(tmp_path / "crl", tls_certs.ca)
+    for check in (CrlCheck.LEAF, CrlCheck.CHAIN):  # one level: the root's CRL is all there is
+        checking = mutual(tls_certs, crl_files=(str(crl),), crl_check=check)
+        assert send_one(settings(peer.port, checking), ct_file) == 0
+    assert len(peer.files()) == 1  # the same file twice
+
+
+def test_leaf_crl_check_without_a_crl_cannot_check(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, ct_file: Path
+) -> None:
+    peer = tls_storescp(storescp, tls_certs)
+    with pytest.raises(TlsError, match="no certificate revocation list for its issuer"):
+        send_one(settings(peer.port, mutual(tls_certs, crl_check=CrlCheck.LEAF)), ct_file)
+
+
+def test_chain_crl_check_needs_a_crl_from_every_ca_of_the_chain(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, chain: Chain, ct_file: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    peer = storescp("+tls", str(chain.server_key), str(chain.server_chain), "+cf",
+                    str(tls_certs.ca))  # fmt: skip
+    inter_crl = str(make_crl(tmp_path / "inter", chain.intermediate))
+    root_crl = str(make_crl(tmp_path / "root", tls_certs.ca))
+
+    def attempt(check: CrlCheck, *crls: str) -> int:
+        checking = mutual(tls_certs, crl_files=crls, crl_check=check)
+        return send_one(settings(peer.port, checking), ct_file)
+
+    # +crv checks the server's own certificate: its issuer's CRL is enough.
+    assert attempt(CrlCheck.LEAF, inter_crl) == 0
+    # +cra also checks the intermediate, whose issuer (the root) has no CRL here.
+    with pytest.raises(TlsError, match="no certificate revocation list for its issuer"):
+        attempt(CrlCheck.CHAIN, inter_crl)
+    assert attempt(CrlCheck.CHAIN, inter_crl, root_crl) == 0
+    # The root revoking the intermediate is seen by +cra only.
+    revoking = str(make_crl(tmp_path / "root2", tls_certs.ca, revoked=(chain.intermediate,)))
+    assert attempt(CrlCheck.LEAF, inter_crl, revoking) == 0
+    with pytest.raises(TlsError, match="has been revoked"):
+        attempt(CrlCheck.CHAIN, inter_crl, revoking)
+    assert len(peer.files()) == 1  # the same file, stored three times
+
+
+# -- hashed CA directory (+cd) --------------------------------------------------------
+
+
+def test_hashed_ca_directory_instead_of_a_ca_file(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, ct_file: Path, tmp_path: Path
+) -> None:
+    peer = tls_storescp(storescp, tls_certs)
+    hashed, empty = tmp_path / "hashed", tmp_path / "empty"
+    hashed.mkdir()
+    empty.mkdir()
+    shutil.copy(tls_certs.ca, hashed / "ca.pem")
+    openssl("rehash", hashed)
+    by_dir = replace(mutual(tls_certs), ca_files=(), ca_dirs=(str(hashed),))
+    assert send_one(settings(peer.port, by_dir), ct_file) == 0
+    with pytest.raises(TlsError, match=r"unknown CA.*\[OpenSSL: "):
+        send_one(settings(peer.port, replace(by_dir, ca_dirs=(str(empty),))), ct_file)
+    assert len(peer.files()) == 1
+
+
+def test_a_missing_ca_directory_is_a_usage_error(tls_certs: TlsCerts, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot read certificate directory"):
+        client_context(replace(mutual(tls_certs), ca_dirs=(str(tmp_path / "none"),)))
+
+
+# -- cipher suites (+cs) ---------------------------------------------------------------
+
+
+def test_an_added_suite_is_the_one_negotiated_with_storescp_over_tls_1_2(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, ct_file: Path, tmp_path: Path
+) -> None:
+    # DCMTK's retired AES profile (+pa) takes TLS 1.2 with RSA key exchange only: a suite
+    # outside our default profile, so the store gets through only if +cs offered it.
+    key, csr, cert = tmp_path / "rsa.key", tmp_path / "rsa.csr", tmp_path / "rsa.pem"
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", "/CN=rsa-server")  # fmt: skip
+    openssl("x509", "-req", "-in", csr, "-CA", tls_certs.ca, "-CAkey",
+            tls_certs.ca.with_suffix(".key"), "-CAcreateserial", "-out", cert,
+            "-days", "30")  # fmt: skip
+    peer = storescp("+tls", str(key), str(cert), "+cf", str(tls_certs.ca), "+pa", "-d")
+    with pytest.raises(TlsError, match="no cipher suite in common"):
+        send_one(settings(peer.port, mutual(tls_certs)), ct_file)
+    asking = mutual(tls_certs, ciphers=("TLS_RSA_WITH_AES_128_CBC_SHA",))
+    assert send_one(settings(peer.port, asking), ct_file) == 0
+    log = peer.log()
+    assert "Protocol    : TLSv1.2" in log
+    assert "Ciphersuite : AES128-SHA," in log  # OpenSSL's name of the suite asked for
+    assert len(peer.files()) == 1
+
+
+class CipherScp:
+    """A pynetdicom Storage SCP behind TLS 1.2 with one cipher suite only, recording the
+    suite and protocol each connection negotiated."""
+
+    def __init__(self, certs: TlsCerts, openssl_suite: str) -> None:
+        self.ciphers: list[tuple[str, str]] = []
+        self.datasets: list[str] = []
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certs.server.cert, certs.server.key)
+        ctx.load_verify_locations(certs.ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(openssl_suite)
+        ae = AE()
+        ae.add_supported_context(CTImageStorage, [EXPLICIT_LE, IMPLICIT_LE])
+        handlers = [(evt.EVT_C_STORE, self._store), (evt.EVT_CONN_OPEN, self._opened)]
+        self.server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ctx,
+                                      evt_handlers=handlers)  # fmt: skip
+        self.port = int(self.server.server_address[1])
+
+    def _store(self, event: Any) -> int:
+        self.datasets.append(str(event.dataset.PatientID))
+        return 0
+
+    def _opened(self, event: Any) -> None:
+        name, protocol, _bits = event.assoc.dul.socket.socket.cipher()
+        self.ciphers.append((name, protocol))
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def test_an_added_suite_is_the_one_negotiated_with_a_python_tls_1_2_peer(
+    tls_certs: TlsCerts, ct_file: Path
+) -> None:
+    scp = CipherScp(tls_certs, "ECDHE-ECDSA-CHACHA20-POLY1305")
+    try:
+        with pytest.raises(TlsError, match="no cipher suite in common"):
+            send_one(settings(scp.port, mutual(tls_certs)), ct_file)
+        asking = mutual(tls_certs, ciphers=("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",))
+        assert send_one(settings(scp.port, asking), ct_file) == 0
+    finally:
+        scp.stop()
+    assert scp.datasets == [MARKER]
+    assert scp.ciphers[-1] == ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLSv1.2")
+
+
+# -- timeouts on a TLS socket -------------------------------------------------------------
+
+
+class StallingTlsPeer:
+    """A TLS server on 127.0.0.1 that completes the handshake, reads the A-ASSOCIATE-RQ,
+    then sends ``answer`` (perhaps a piece of a PDU) and nothing more until closed."""
+
+    def __init__(self, certs: TlsCerts, answer: bytes = b"") -> None:
+        self.answer = answer
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certs.server.cert, certs.server.key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.request_read = threading.Event()
+        self.done = threading.Event()
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            raw, _ = self.listener.accept()
+            conn = self.ctx.wrap_socket(raw, server_side=True)
+            self._conns.append(conn)
+            if conn.recv(65536):
+                self.request_read.set()
+            if self.answer:
+                conn.sendall(self.answer)
+            self.done.wait()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.done.set()
+        for s in (*self._conns, self.listener):
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "timeouts", "message"),
+    [
+        # Half a PDU header, then silence: the socket timeout (-ts) ends the read.
+        (b"\x02\x00\x00", Timeouts(5.0, 1.0, 10.0, 10.0), "timed out"),
+        # No answer at all: the ACSE timeout (-ta) ends the wait.
+        (b"", Timeouts(5.0, 10.0, 1.0, 10.0), "no reply within 1 s"),
+    ],
+)
+def test_a_stalling_tls_peer_is_a_network_timeout(
+    tls_certs: TlsCerts, ct_file: Path, answer: bytes, timeouts: Timeouts, message: str
+) -> None:
+    peer = StallingTlsPeer(tls_certs, answer)
+    config = replace(settings(peer.port, TlsSettings(ca_files=(str(tls_certs.ca),))),
+                     timeouts=timeouts)  # fmt: skip
+    started = time.monotonic()
+    try:
+        with pytest.raises(NetworkTimeout, match=message):
+            Association.open(config)
+    finally:
+        peer.close()
+    assert peer.request_read.is_set()
+    assert time.monotonic() - started < 5.0
