@@ -31,3 +31,23 @@ def test_no_module_of_dispatch_names_workers() -> None:
         if "import workers" in path.read_text() or "from workers" in path.read_text()
     ]
     assert offenders == []
+
+
+ENGINE_CHECK = """
+import sys
+import dispatch.net, dispatch.sender, dispatch.dicomfile, dispatch.transcode, dispatch.proposals
+import dispatch.batches, dispatch.codecs.convert
+bad = sorted(
+    m for m in sys.modules
+    if m.split('.')[0] in ('workers', 'celery', 'kombu', 'redis', 'prometheus_client')
+    or m.startswith(('dispatch.cli', 'dispatch.jobs', 'dispatch.metrics'))
+)
+print(','.join(bad))
+"""
+
+
+def test_the_engine_knows_nothing_of_jobs_metrics_or_the_command_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", ENGINE_CHECK], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
