@@ -289,6 +289,54 @@ def _walk(
         pos = end
 
 
+def _walk_head_le(src: _FileSource, head: bytes, pos: int, found: _Found) -> int:
+    """:func:`_walk` at the top level of an explicit VR little endian data set, fast for
+    the elements that lie in ``head`` (the file's first bytes, read from byte 0): the
+    whole of a small file.
+
+    Same results and errors as :func:`_walk`: the loop handles the element headers of
+    the standard VRs with a defined length in place, descends into undefined-length
+    values with :func:`_walk_items`, and hands anything else (an item tag among the
+    elements, a non-standard VR, a value running past ``head``, its last few bytes) to
+    :func:`_walk` from the start of that element.
+    """
+    buf = head
+    size = len(buf)
+    unpack = _LE_EXPLICIT.unpack_from
+    u32 = _LE_U32.unpack_from
+    short_vrs = SHORT_LENGTH_VRS
+    long_vrs = LONG_LENGTH_VRS
+    values = found.values
+    while size - pos >= 12:
+        group, elem, vr, length = unpack(buf, pos)
+        if group == 0xFFFE:
+            break
+        if vr in short_vrs:
+            value = pos + 8
+        elif vr in long_vrs:
+            length = u32(buf, pos + 8)[0]
+            value = pos + 12
+            if length == UNDEFINED_LENGTH:
+                # PS3.5 6.2.2: an undefined-length UN holds a sequence in implicit VR LE.
+                pos = _walk_items(src, value, vr != b"UN", True, 1)
+                continue
+        else:
+            break
+        end = value + length
+        if end > size:
+            break
+        if group == 0x0008 or group == 0x0020:
+            tag = group << 16 | elem
+            if tag in _CAPTURED and length <= _MAX_CAPTURED:
+                values[tag] = buf[value:end]
+        elif group == 0xFFFC and elem == 0xFFFC:
+            found.padding_at = pos
+        pos = end
+    if pos == src.size:
+        return pos  # the end of the data set, as :func:`_walk` would find it
+    return _walk(src, pos, True, True, 0, found)
+
+
 def _walk_items(src: _Source, pos: int, explicit: bool, little: bool, depth: int) -> int:
     """Walk the items of an undefined-length value; return the position after its end."""
     if depth > _MAX_DEPTH:
@@ -333,12 +381,49 @@ def _uid(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("latin-1")
 
 
-def _read_meta(src: _FileSource, start: int) -> tuple[int, str | None]:
-    """Parse the group 0002 elements from ``start``; return (data set offset, syntax)."""
+def _read_meta(src: _FileSource, head: bytes, start: int) -> tuple[int, str | None]:
+    """Parse the group 0002 elements from ``start``; return (data set offset, syntax).
+
+    The explicit VR elements that lie in ``head`` (the file's first bytes, read from
+    byte 0: the whole meta of nearly every file) are parsed in place; the rest, and a
+    meta group in implicit VR, by :func:`_read_meta_from`, with the same results and
+    errors.
+    """
+    if head[start + 4 : start + 6] not in STANDARD_VRS:
+        return _read_meta_from(src, start, None)
+    buf = head
+    size = len(buf)
+    unpack = _LE_EXPLICIT.unpack_from
+    u32 = _LE_U32.unpack_from
+    short_vrs = SHORT_LENGTH_VRS
     pos = start
     syntax: str | None = None
-    src.window(pos, 6)
-    explicit = bytes(src.buf[pos - src.base + 4 : pos - src.base + 6]) in STANDARD_VRS
+    while size - pos >= 12 and buf[pos] == 2 and buf[pos + 1] == 0:
+        _group, elem, vr, length = unpack(buf, pos)
+        if vr in short_vrs:
+            value = pos + 8
+        else:
+            length = u32(buf, pos + 8)[0]
+            value = pos + 12
+            if length == UNDEFINED_LENGTH:
+                break
+        end = value + length
+        if end > size:
+            break
+        if elem == 0x0010:
+            syntax = buf[value:end].rstrip(b"\0 ").decode("latin-1") or None
+        pos = end
+    return _read_meta_from(src, pos, syntax, explicit=True)
+
+
+def _read_meta_from(
+    src: _FileSource, pos: int, syntax: str | None, *, explicit: bool | None = None
+) -> tuple[int, str | None]:
+    """:func:`_read_meta` from ``pos`` with ``syntax`` found so far; ``explicit``
+    None: decided by the VR field of the element at ``pos``."""
+    if explicit is None:
+        src.window(pos, 6)
+        explicit = bytes(src.buf[pos - src.base + 4 : pos - src.base + 6]) in STANDARD_VRS
     while True:
         src.window(pos, 12)
         buf, off = src.buf, pos - src.base
@@ -406,10 +491,10 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
         if mode is not ReadMode.DATASET:
             if head[128:132] == b"DICM":
                 has_meta = True
-                offset, syntax = _read_meta(src, 132)
+                offset, syntax = _read_meta(src, head, 132)
             elif head[:2] == b"\x02\x00" and head[4:6] in STANDARD_VRS:
                 has_meta = True
-                offset, syntax = _read_meta(src, 0)
+                offset, syntax = _read_meta(src, head, 0)
             elif mode is ReadMode.FILE_ONLY:
                 raise BadFile(path, "file meta information header missing")
     except _Malformed as exc:
@@ -425,7 +510,10 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
         else:
             explicit = syntax != IMPLICIT_LE
             little = syntax != EXPLICIT_BE
-            _walk(src, offset, explicit, little, 0, found)
+            if explicit and little:
+                _walk_head_le(src, head, offset, found)
+            else:
+                _walk(src, offset, explicit, little, 0, found)
     except _Malformed as exc:
         if exc.truncated and (has_meta or found.values):
             raise BadFile(path, f"truncated data set: {exc.reason}") from None

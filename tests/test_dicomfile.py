@@ -13,6 +13,7 @@ from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
+from dispatch import dicomfile
 from dispatch.dicomfile import read_info
 from dispatch.errors import BadFile
 from dispatch.settings import ReadMode
@@ -264,3 +265,67 @@ def test_trailing_padding_is_left_out_of_the_data_set() -> None:
     data = path.read_bytes()
     assert data[info.dataset_offset + info.dataset_length :][:4] == b"\xfc\xff\xfc\xff"
     assert "DataSetTrailingPadding" in dcmread(path)
+
+
+def _both_ways(path: Path, offset: int) -> list[object]:
+    """What the general code and the fast one make of ``path``: the meta group from
+    byte 132, then the top-level walk of the data set from ``offset``, each as its
+    result or its error."""
+    results: list[object] = []
+    data = path.read_bytes()
+    head = data[: dicomfile._HEAD_SIZE]
+    for fast in (False, True):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            outcome: list[object] = []
+            for step in ("meta", "walk"):
+                src = dicomfile._FileSource(fd, len(data), head)
+                found = dicomfile._Found()
+                try:
+                    if step == "meta" and fast:
+                        outcome.append(dicomfile._read_meta(src, head, 132))
+                    elif step == "meta":
+                        outcome.append(dicomfile._read_meta_from(src, 132, None))
+                    elif fast:
+                        end = dicomfile._walk_head_le(src, head, offset, found)
+                        outcome.append((end, found.values, found.padding_at))
+                    else:
+                        end = dicomfile._walk(src, offset, True, True, 0, found)
+                        outcome.append((end, found.values, found.padding_at))
+                except dicomfile._Malformed as exc:
+                    outcome.append((exc.reason, exc.truncated))
+            results.append(outcome)
+        finally:
+            os.close(fd)
+    return results
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "test-SR.dcm",
+        "reportsi.dcm",
+        "badVR.dcm",
+        "JPEG2000.dcm",
+        "MR_truncated.dcm",
+        "waveform_ecg.dcm",
+    ],
+)
+def test_fast_paths_agree_with_the_general_code(name: str, tmp_path: Path) -> None:
+    # Whole and cut short at many places (in the meta group, element headers, values,
+    # sequences), small files and one larger than the first read.
+    source = pydicom_file(name)
+    data = source.read_bytes()
+    offset = _meta_end(source)
+    with open(source, "rb") as f:
+        read_preamble(f, force=True)
+        syntax = UID(_read_file_meta_info(f).TransferSyntaxUID)
+    assert syntax.is_little_endian and not syntax.is_implicit_VR
+    cut = tmp_path / "cut.dcm"
+    step = max(1, (len(data) - offset) // 300)
+    sizes = [len(data), *range(132, offset + 20), *range(offset, len(data), step)]
+    for size in [*sizes, *range(len(data) - 30, len(data))]:
+        cut.write_bytes(data[:size])
+        general, fast = _both_ways(cut, offset)
+        assert fast == general, size

@@ -9,10 +9,11 @@ per-file :class:`~dispatch.outcome.FileOutcome`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from dispatch.dicomfile import DicomFileInfo
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import (
     AssociationSettings,
@@ -76,21 +77,62 @@ class FileRef:
     index: int = -1
     """Position among the job's usable files in submission order (0-based; -1 when
     not recorded): the invented identities of the file derive from it."""
+    info: DicomFileInfo | None = field(default=None, compare=False)
+    """What the scan read of the file (with the job's read mode), for sending it
+    without reading it again while its size and modification time are unchanged;
+    None when not recorded (older records). Derived from the file, so not part of
+    the reference's equality."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "size": self.size, "mtime_ns": self.mtime_ns}
         if self.index >= 0:
             data["index"] = self.index
+        if self.info is not None:
+            data["info"] = info_to_dict(self.info)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileRef:
+        path = str(data["path"])
+        info = data.get("info")
         return cls(
-            str(data["path"]),
+            path,
             int(data["size"]),
             int(data["mtime_ns"]),
             int(data.get("index", -1)),
+            None if info is None else info_from_dict(path, info),
         )
+
+
+def info_to_dict(info: DicomFileInfo) -> dict[str, Any]:
+    """JSON-ready form of a :class:`DicomFileInfo` without its path (the file
+    reference's own); the study UID only when there is one."""
+    data: dict[str, Any] = {
+        "sop_class": info.sop_class_uid,
+        "sop_instance": info.sop_instance_uid,
+        "syntax": info.transfer_syntax,
+        "offset": info.dataset_offset,
+        "length": info.dataset_length,
+        "meta": info.has_meta,
+    }
+    if info.study_instance_uid is not None:
+        data["study"] = info.study_instance_uid
+    return data
+
+
+def info_from_dict(path: str, data: dict[str, Any]) -> DicomFileInfo:
+    """Inverse of :func:`info_to_dict` for the file at ``path``."""
+    study = data.get("study")
+    return DicomFileInfo(
+        path=path,
+        sop_class_uid=str(data["sop_class"]),
+        sop_instance_uid=str(data["sop_instance"]),
+        transfer_syntax=str(data["syntax"]),
+        dataset_offset=int(data["offset"]),
+        dataset_length=int(data["length"]),
+        has_meta=bool(data["meta"]),
+        study_instance_uid=None if study is None else str(study),
+    )
 
 
 @dataclass(frozen=True)

@@ -287,7 +287,11 @@ class _Run:
     def send(self, todo: list[FileRef]) -> ChunkResult:
         """Send ``todo`` in order over one association (opened when the first file
         needs it, again if it broke). While the peer stores a file, the next one is
-        read and its context chosen, and the job's flags are read when due."""
+        read and its context chosen, and the job's flags are read when due.
+
+        A file is read again only when its reference carries no scan result
+        (:attr:`FileRef.info`); either way it is sent only if its size and modification
+        time are those recorded at submission."""
         spec, policy = self.spec, self.spec.policy
         assoc: Association | None = None
         ahead: dict[int, Prepared] = {}
@@ -296,7 +300,8 @@ class _Run:
             # Runs between sending file ``index`` and reading the peer's answer.
             following = index + 1
             if following < len(todo) and not changed_since_submission(todo[following]):
-                ahead[following] = prepare(current, todo[following].path, policy)
+                upcoming = todo[following]
+                ahead[following] = prepare(current, upcoming.path, policy, upcoming.info)
             if current.reply_arriving(_REPLY_GRACE_S):
                 self.stopped()  # when due: the round trip overlaps the peer's work
             else:
@@ -332,7 +337,9 @@ class _Run:
                         break
                     self.observer.association_opened(spec.destination, assoc.setup_s)
                 if prepared is None:
-                    prepared = prepare(assoc, ref.path, policy)
+                    # Unchanged since submission (checked above): the scan's reading of
+                    # the file, when the chunk carries it, is still true.
+                    prepared = prepare(assoc, ref.path, policy, ref.info)
                 if self.inventor is not None and prepared.info is not None:
                     identity = self.inventor.identity(_instance_index(ref))
                     prepared = dataclasses.replace(prepared, identity=identity)

@@ -88,7 +88,9 @@ def _read(path: str, read_mode: ReadMode) -> tuple[str, FileRef, str] | FileOutc
     except BadFile as exc:
         return FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason)
     key = info.study_instance_uid or f"{NO_STUDY_PREFIX}{path}"
-    return key, FileRef(path, stat.st_size, stat.st_mtime_ns), info.sop_class_uid
+    # The info travels with the reference: the runner sends from it while the file's
+    # size and modification time are unchanged, without reading the file again.
+    return key, FileRef(path, stat.st_size, stat.st_mtime_ns, info=info), info.sop_class_uid
 
 
 class Scanner:

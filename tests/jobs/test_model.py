@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from dispatch.dicomfile import DicomFileInfo
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, outcome_from_dict, outcome_to_dict
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import (
@@ -13,6 +15,7 @@ from dispatch.settings import (
     SendPolicy,
     Timeouts,
 )
+from dispatch.uids import EXPLICIT_LE
 
 
 def test_spec_round_trips_through_json() -> None:
@@ -36,3 +39,17 @@ def test_chunk_and_outcome_round_trip_through_json() -> None:
     assert Chunk.from_dict(json.loads(json.dumps(c.to_dict()))) == c
     o = FileOutcome("/x/1", Outcome.FAILED, status=0xA700, reason="Refused", seconds=0.5)
     assert outcome_from_dict(json.loads(json.dumps(outcome_to_dict(o)))) == o
+
+
+def test_file_ref_carries_the_scan_info_through_json() -> None:
+    info = DicomFileInfo("/x/1", "1.2.3.4", "1.2.3.4.5 ", EXPLICIT_LE, 300, 1700, True, None)
+    with_study = dataclasses.replace(info, has_meta=False, study_instance_uid="1.2.3.9")
+    for each in (info, with_study):
+        ref = FileRef("/x/1", 2000, 123456789012345, 7, each)
+        back = FileRef.from_dict(json.loads(json.dumps(ref.to_dict())))
+        assert (back, back.info) == (ref, each)
+
+
+def test_a_file_ref_recorded_without_info_still_loads() -> None:
+    ref = FileRef.from_dict({"path": "/x/1", "size": 10, "mtime_ns": 5, "index": 3})
+    assert (ref.path, ref.size, ref.mtime_ns, ref.index, ref.info) == ("/x/1", 10, 5, 3, None)

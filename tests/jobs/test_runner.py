@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from pathlib import Path
@@ -124,3 +125,39 @@ def test_a_retry_does_not_resend_files_that_failed_for_good(
     assert [s.sop_instance_uid for s in scp.stores] == [uids[0], uids[1], uids[1], uids[2]]
     final = store.progress("r4")
     assert (final.stored, final.failed) == (2, 1)
+
+
+def _rewrite_keeping_stat(path: Path, old: bytes, new: bytes) -> None:
+    """Replace the last ``old`` by ``new`` (same length) and restore the file's mtime."""
+    before = path.stat()
+    data = path.read_bytes()
+    at = data.rindex(old)
+    path.write_bytes(data[:at] + new + data[at + len(old) :])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_an_unchanged_file_is_sent_from_what_the_scan_read(scp: StorageScp, tmp_path: Path) -> None:
+    # The data set's SOP Instance UID is rewritten behind the job's back, size and
+    # mtime kept: the runner does not read the file again, the request names the UID
+    # the scan found; a reference without the scan's info (an older record) reads it.
+    study = make_study(tmp_path / "s", images=2)
+    chunks = chunks_of(study.files, 10)
+    assert all(ref.info is not None for ref in chunks[0].files)
+    old = study.sop_instance_uids[0].encode()
+    new = old[:-1] + (b"8" if old[-1:] != b"8" else b"7")
+    _rewrite_keeping_stat(study.files[0], old, new)
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="r9")
+    store.create_job(spec, chunks)
+    assert run_chunk(spec, chunks[0], store, MemorySlots()).status is ChunkStatus.DONE
+    older = dataclasses.replace(
+        chunks[0], files=tuple(dataclasses.replace(f, info=None) for f in chunks[0].files)
+    )
+    store.create_job(dataclasses.replace(spec, job_id="r10"), [older])
+    run_chunk(dataclasses.replace(spec, job_id="r10"), older, store, MemorySlots())
+    assert [s.sop_instance_uid for s in scp.stores] == [
+        old.decode(),
+        study.sop_instance_uids[1],
+        new.decode(),
+        study.sop_instance_uids[1],
+    ]
