@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from dispatch.jobs.lua import NOW_MS
 from dispatch.jobs.model import (
     Chunk,
     JobSpec,
@@ -45,12 +46,7 @@ from dispatch.outcome import FileOutcome, Outcome
 
 _PARTS = ("meta", "chunks", "outcomes", "stored", "failures", "done", "attempts", "end")
 
-_NOW = """
-local function now_ms(arg)
-  if arg and arg ~= '' then return tonumber(arg) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+_NOW = NOW_MS + """
 local function touch(ttl)
   for i = 1, #KEYS do
     local k = KEYS[i]

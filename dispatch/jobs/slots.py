@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from dispatch.jobs.lua import NOW_MS
+
 log = logging.getLogger("dispatch.jobs")
 
 
@@ -78,13 +80,7 @@ class MemorySlots:
             return len(self._live(destination))
 
 
-_NOW = """
-local function now_ms(arg)
-  if arg and arg ~= '' then return tonumber(arg) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-"""
+_NOW = NOW_MS
 
 # KEYS: slots ; ARGV: holder, limit, lease ms, now ms ('' = server clock)
 _ACQUIRE = (

@@ -1,0 +1,11 @@
+"""Lua shared by the Redis scripts of the job store and the association slots."""
+
+NOW_MS = """
+local function now_ms(arg)
+  if arg and arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+"""``now_ms(arg)``: the time in ms given by the caller (tests), else the Redis server's
+own clock, so that hosts need not agree on the time."""
