@@ -45,6 +45,12 @@ ProgressSink = Callable[[FileOutcome], None]
 
 _STOP_CHECK_S = 0.25
 """The job's halt and cancel flags are read again after this long (not once per file)."""
+_RECORD_BATCH = 64
+_RECORD_DELAY_S = 0.25
+"""Stored outcomes are recorded in batches of up to this many, at most this long after
+the first of them, while the peer stores the next file: one store call per batch costs
+a fraction of one per file. A runner killed before a batch is recorded leaves those
+files unconfirmed; the runner that takes the chunk over sends them once more."""
 _REPLY_GRACE_S = 0.002
 """A response that takes longer than this marks the flags for a fresh read: the job may
 be halted or cancelled while a slow (or stalled) peer stores a file."""
@@ -169,10 +175,11 @@ def run_chunk(
 class _Run:
     """One run of one claimed chunk.
 
-    Each outcome is recorded before the next file goes out: a runner killed mid-chunk
-    leaves only the file in flight unconfirmed (sent once more by the runner that takes
-    the chunk over). Outcomes of files not sent at all are recorded in one call
-    (:meth:`record` with ``batch``, then :meth:`flush`).
+    Stored outcomes are recorded in batches (see :data:`_RECORD_BATCH`), every other
+    outcome at once with those held before it: a runner killed mid-chunk leaves the
+    file in flight and at most one batch unconfirmed, each sent once more by the runner
+    that takes the chunk over. Outcomes of files not sent at all are recorded in one
+    call (:meth:`record` with ``batch``, then :meth:`flush`).
     """
 
     def __init__(
@@ -195,14 +202,26 @@ class _Run:
         # index, so every worker invents the same without sharing a counter.
         self.inventor = inventor_for(spec.policy, spec.job_id)
         self._held: list[FileOutcome] = []
+        self._held_since = 0.0
         self._stopped: JobState | None = None
         self._checked_at = -_STOP_CHECK_S
 
     def record(self, outcome: FileOutcome, *, batch: bool = False) -> None:
         """Record ``outcome``, with every outcome held back before it; with ``batch``
         it may itself be held back until :meth:`flush`."""
+        if not self._held:
+            self._held_since = time.monotonic()
         self._held.append(outcome)
         if not batch:
+            self.flush()
+
+    def flush_when_due(self) -> None:
+        """:meth:`flush` once the batch is full or its first outcome has waited long
+        enough."""
+        if self._held and (
+            len(self._held) >= _RECORD_BATCH
+            or time.monotonic() - self._held_since >= _RECORD_DELAY_S
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -303,9 +322,14 @@ class _Run:
                 upcoming = todo[following]
                 ahead[following] = prepare(current, upcoming.path, policy, upcoming.info)
             if current.reply_arriving(_REPLY_GRACE_S):
-                self.stopped()  # when due: the round trip overlaps the peer's work
+                # When due: the round trips overlap the peer's work.
+                self.flush_when_due()
+                self.stopped()
             else:
-                self._checked_at = -_STOP_CHECK_S  # read them once it answers
+                # A slow answer: record what is held while waiting for it, and read
+                # the flags once it answers.
+                self.flush()
+                self._checked_at = -_STOP_CHECK_S
 
         try:
             for index, ref in enumerate(todo):
@@ -363,7 +387,7 @@ class _Run:
                         outcome.status,
                         reason="out_of_resources",
                     )
-                self.record(outcome)
+                self.record(outcome, batch=outcome.outcome is Outcome.STORED)
                 self.halt_for(outcome)
         finally:
             if assoc is not None:

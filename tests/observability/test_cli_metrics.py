@@ -43,14 +43,20 @@ def test_the_command_serves_its_numbers_while_it_sends(
     argv += ["--metrics-port", f"127.0.0.1:{port}", scp.host, str(scp.port), *files]
     env = {"PATH": "/usr/bin:/bin", "DISPATCH_BROKER_URL": ""}
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    destination = f"ANY-SCP@{scp.host}:{scp.port}"
+    stored = f'dispatch_files_total{{destination="{destination}",outcome="stored",'
     try:
         scp.wait_until_stalled(1, timeout_s=SERVE_TIMEOUT_S)
+        # The first file's outcome is counted once the sender sees the peer is slow
+        # to answer the second: read until it shows, bounded.
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
         text = _scrape(port, process)
+        while f"{stored}status_class" not in text and time.monotonic() < deadline:
+            time.sleep(0.02)
+            text = _scrape(port, process)
     finally:
         scp.release_stall()
         assert process.wait(30) == 0
-    destination = f"ANY-SCP@{scp.host}:{scp.port}"
-    stored = f'dispatch_files_total{{destination="{destination}",outcome="stored",'
     assert f'{stored}status_class="0x0000"}} 1.0' in text
     assert f'dispatch_associations_open{{destination="{destination}"}} 1.0' in text
     assert f'dispatch_association_setup_seconds_count{{destination="{destination}"}} 1.0' in text
