@@ -306,11 +306,11 @@ def _send_all(
 
     for path in pending:
         index = pending.position
-        current = ahead.pop(index, None) or prepare(assoc, path, policy, known.get(path))
-        if identities.inventor is not None and current.info is not None:
-            current = dataclasses.replace(current, identity=identities.next())
+        prepared = ahead.pop(index, None) or prepare(assoc, path, policy, known.get(path))
+        if identities.inventor is not None and prepared.info is not None:
+            prepared = dataclasses.replace(prepared, identity=identities.next())
         try:
-            outcome = send_prepared(assoc, current, policy, read_ahead)
+            outcome = send_prepared(assoc, prepared, policy, read_ahead)
         except PeerAborted as exc:
             pending.done(FileOutcome(path, Outcome.FAILED, reason=str(exc)))
             log.error("Store Failed, file: %s: %s", path, exc)
