@@ -62,8 +62,7 @@ _TRAILING_PADDING = 0xFFFCFFFC
 #: The VRs DCMTK's ``-u`` (dcmDisableGenerationOfNewVRs) writes as OB in explicit VR:
 #: what DCMTK 3.6.7's storescu puts on the wire.
 OLD_VR_MAP: dict[bytes, bytes] = {
-    vr: b"OB"
-    for vr in (b"UN", b"UT", b"UC", b"UR", b"OD", b"OF", b"OL", b"OV", b"SV", b"UV")
+    vr: b"OB" for vr in (b"UN", b"UT", b"UC", b"UR", b"OD", b"OF", b"OL", b"OV", b"SV", b"UV")
 }
 
 
@@ -391,9 +390,7 @@ class _Converter:
             self.out.clear()
         yield from self.reader.rest(self.chunk_size)
 
-    def _value(
-        self, tag: int, vr: bytes, length: int, width: int | None = None
-    ) -> Iterator[bytes]:
+    def _value(self, tag: int, vr: bytes, length: int, width: int | None = None) -> Iterator[bytes]:
         """Copy a value of ``length`` bytes, swapped per ``vr`` if the endianness changes
         (or by ``width`` bytes when given)."""
         if width is None:

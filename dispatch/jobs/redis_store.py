@@ -46,7 +46,9 @@ from dispatch.outcome import FileOutcome, Outcome
 
 _PARTS = ("meta", "chunks", "outcomes", "stored", "failures", "done", "attempts", "end")
 
-_NOW = NOW_MS + """
+_NOW = (
+    NOW_MS
+    + """
 local function touch(ttl)
   for i = 1, #KEYS do
     local k = KEYS[i]
@@ -56,6 +58,7 @@ local function touch(ttl)
   end
 end
 """
+)
 
 _RECORD_ONE = """
 local function record_one(path, data, kind, fkey, nbytes)

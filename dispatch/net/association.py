@@ -40,7 +40,6 @@ _UNLIMITED_SEND_PDU = 131072
 """What we send at most when neither the peer nor the user sets a limit."""
 
 
-
 @dataclass(frozen=True)
 class AcceptedContext:
     """A presentation context the peer accepted."""
@@ -132,9 +131,7 @@ class Association:
             if pdu_type == P.ASSOCIATE_RJ:
                 result, source, reason = P.decode_associate_rj(pdu)
                 text = P.describe_reject(result, source, reason)
-                kind = (
-                    AssociationRejectedTransient if result == 2 else AssociationRejectedPermanent
-                )
+                kind = AssociationRejectedTransient if result == 2 else AssociationRejectedPermanent
                 raise kind(text, result, source, reason)
             if pdu_type == P.ABORT:
                 raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
@@ -233,7 +230,12 @@ class Association:
         if data.chunks is None:
             assert data.fileobj is not None
             wire.send_file_pdus(
-                head, data.fileobj.fileno(), data.offset, data.length, context_id, fragment,
+                head,
+                data.fileobj.fileno(),
+                data.offset,
+                data.length,
+                context_id,
+                fragment,
                 data.path,
             )
             return

@@ -258,8 +258,7 @@ def identity_item(identity: UserIdentity) -> UserIdentityNegotiation:
         ) from None
     if not data:
         raise UsageError(
-            f"Unable to read Kerberos, SAML or JWT info from file: {identity.primary}:"
-            " File empty?"
+            f"Unable to read Kerberos, SAML or JWT info from file: {identity.primary}: File empty?"
         )
     item.primary_field = data
     return item

@@ -234,7 +234,13 @@ class Wire:
             raise self._send_error(exc, what) from exc
 
     def send_file_pdus(
-        self, head: bytes, fd: int, offset: int, count: int, context_id: int, fragment: int,
+        self,
+        head: bytes,
+        fd: int,
+        offset: int,
+        count: int,
+        context_id: int,
+        fragment: int,
         path: str,
     ) -> None:
         """Send ``head`` then ``count`` bytes of file ``fd`` from ``offset`` as P-DATA-TF
@@ -256,7 +262,13 @@ class Wire:
             self._batched_pdus(head, fd, offset, count, context_id, fragment, path)
 
     def _sendfile_pdus(
-        self, head: bytes, fd: int, offset: int, count: int, context_id: int, fragment: int,
+        self,
+        head: bytes,
+        fd: int,
+        offset: int,
+        count: int,
+        context_id: int,
+        fragment: int,
         path: str,
     ) -> None:
         what = f"sending {path}"
@@ -278,7 +290,13 @@ class Wire:
             raise translate(exc, what) from exc
 
     def _batched_pdus(
-        self, head: bytes, fd: int, offset: int, count: int, context_id: int, fragment: int,
+        self,
+        head: bytes,
+        fd: int,
+        offset: int,
+        count: int,
+        context_id: int,
+        fragment: int,
         path: str,
     ) -> None:
         what = f"sending {path}"
@@ -310,7 +328,13 @@ class Wire:
             raise translate(exc, what) from exc
 
     def _tls_pdus(
-        self, head: bytes, fd: int, offset: int, count: int, context_id: int, fragment: int,
+        self,
+        head: bytes,
+        fd: int,
+        offset: int,
+        count: int,
+        context_id: int,
+        fragment: int,
         path: str,
     ) -> None:
         """Read fragments straight into their places between PDU headers in one buffer,

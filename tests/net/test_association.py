@@ -33,7 +33,10 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 
 def _settings(port: int, **kwargs: object) -> AssociationSettings:
     return AssociationSettings(
-        "127.0.0.1", port, build_contexts("uncompressed", [CT]), **kwargs  # type: ignore[arg-type]
+        "127.0.0.1",
+        port,
+        build_contexts("uncompressed", [CT]),
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
