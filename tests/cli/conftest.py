@@ -154,3 +154,12 @@ def observe_both(
     first = observe(run_storescu, scp, *args, setup=setup, associations=associations)
     second = observe(run_dispatch, scp, *args, setup=setup, associations=associations)
     return first, second
+
+
+@pytest.fixture(autouse=True)
+def _no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No broker nor settings file from the environment: a command line test names
+    its own (else a developer's DISPATCH_BROKER_URL would change what it tests)."""
+    for name in list(os.environ):
+        if name.startswith("DISPATCH_"):
+            monkeypatch.delenv(name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -20,14 +19,6 @@ from tests.support.dicom_files import Study, make_study
 from tests.support.scp import StorageScp
 
 C000 = "0xC000 (Error: cannot understand)"
-
-
-@pytest.fixture(autouse=True)
-def _no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No broker nor settings file from the environment: each test names its own."""
-    for name in list(os.environ):
-        if name.startswith("DISPATCH_"):
-            monkeypatch.delenv(name)
 
 
 def _peer(scp: StorageScp) -> list[str]:

@@ -31,14 +31,6 @@ from tests.support.scp import StorageScp
 C000 = "0xC000 (Error: cannot understand)"
 
 
-@pytest.fixture(autouse=True)
-def _no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No broker nor settings file from the environment: each test names its own."""
-    for name in list(os.environ):
-        if name.startswith("DISPATCH_"):
-            monkeypatch.delenv(name)
-
-
 def _studies(root: Path, count: int, images: int) -> list[Study]:
     return [make_study(root / f"study{n}", images=images) for n in range(count)]
 
