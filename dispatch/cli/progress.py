@@ -20,14 +20,17 @@ def _duration(seconds: float | None) -> str:
 
 
 def progress_line(p: JobProgress) -> str:
-    """One line: files and bytes done of total, rate, ETA, failures so far."""
+    """One line: files and bytes done of total, rate, ETA, failures so far. While the
+    submission is still scanning, the totals are those found so far and no ETA is given."""
     problems = p.failed + p.not_sent
+    scanning = p.open and not p.is_finished
+    found = "+ (scanning)" if scanning else ""
+    eta = "--:-- (scanning)" if scanning else _duration(p.eta_s)
     return (
-        f"{p.state.value}: {p.done}/{p.total_files} files,"
+        f"{p.state.value}: {p.done}/{p.total_files}{found} files,"
         f" {human_bytes(p.bytes_stored)}/{human_bytes(p.total_bytes)},"
         f" {p.files_per_s:.0f} files/s, {p.bytes_per_s / 1e6:.1f} MB/s,"
-        f" ETA {_duration(p.eta_s)}, {problems} failed"
-        + (f", {p.retries} retries" if p.retries else "")
+        f" ETA {eta}, {problems} failed" + (f", {p.retries} retries" if p.retries else "")
     )
 
 
