@@ -70,12 +70,18 @@ def expand_inputs(
     scan_dirs: bool = False,
     pattern: str | None = None,
     recurse: bool = False,
+    *,
+    name_order: bool = False,
 ) -> Iterator[InputItem]:
     """Yield, in command-line order, an :class:`InputItem` per file to send or problem.
 
     ``paths`` are the file/directory arguments; ``scan_dirs`` is ``+sd``, ``pattern``
     ``+sp`` (matched against base names of files found by scanning only), ``recurse``
     ``+r``. Never raises for a bad path: problems come back as items.
+
+    A scanned directory is listed in the order the file system gives (storescu's), or
+    with ``name_order`` sorted by name: the files of one study, stored side by side
+    under names that share a prefix, then come one after the other.
     """
     regex = re.compile(translate(pattern)) if pattern is not None else None
     for path in paths:
@@ -91,16 +97,19 @@ def expand_inputs(
         elif not scan_dirs:
             yield InputItem(path, Problem.DIRECTORY_NOT_SCANNED)
         else:
-            yield from _scan(path, regex, recurse)
+            yield from _scan(path, regex, recurse, name_order)
 
 
-def _scan(top: str, regex: re.Pattern[str] | None, recurse: bool) -> Iterator[InputItem]:
-    """Depth-first walk in directory order; subdirectories are entered where they appear."""
+def _scan(
+    top: str, regex: re.Pattern[str] | None, recurse: bool, name_order: bool
+) -> Iterator[InputItem]:
+    """Depth-first walk in listing order (see :func:`expand_inputs`); subdirectories are
+    entered where they appear."""
     # Directories already entered, by (device, inode): a symbolic link pointing back up
     # the tree would otherwise make the walk endless.
     seen: set[tuple[int, int]] = set()
     stack: list[Iterator[os.DirEntry[str]]] = []
-    first = _open_dir(top, seen)
+    first = _open_dir(top, seen, name_order)
     if isinstance(first, InputItem):
         yield first
         return
@@ -126,7 +135,7 @@ def _scan(top: str, regex: re.Pattern[str] | None, recurse: bool) -> Iterator[In
             if regex is None or regex.match(entry.name):
                 yield InputItem(entry.path)
         elif is_dir and recurse:
-            opened = _open_dir(entry.path, seen)
+            opened = _open_dir(entry.path, seen, name_order)
             if isinstance(opened, InputItem):
                 yield opened
             elif opened is not None:
@@ -134,7 +143,7 @@ def _scan(top: str, regex: re.Pattern[str] | None, recurse: bool) -> Iterator[In
 
 
 def _open_dir(
-    path: str, seen: set[tuple[int, int]]
+    path: str, seen: set[tuple[int, int]], name_order: bool = False
 ) -> Iterator[os.DirEntry[str]] | InputItem | None:
     """An iterator over ``path``'s entries; a problem item if it cannot be listed; None
     when it was entered before (a link cycle)."""
@@ -144,9 +153,17 @@ def _open_dir(
         if key in seen:
             return None
         seen.add(key)
-        return _entries(os.scandir(path))
+        scanner = os.scandir(path)
+        if name_order:
+            with scanner:
+                return iter(sorted(scanner, key=_name))
+        return _entries(scanner)
     except OSError as exc:
         return InputItem(path, Problem.UNREADABLE_DIRECTORY, exc.strerror or str(exc))
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def _entries(scanner: os._ScandirIterator[str]) -> Iterator[os.DirEntry[str]]:

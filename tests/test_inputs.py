@@ -87,6 +87,12 @@ def test_recursion_enters_each_subdirectory_where_it_is_listed(tree: Path) -> No
     assert len(expected) == 8
 
 
+def test_name_order_sorts_each_directory_and_recurses_where_listed(tree: Path) -> None:
+    items = list(expand_inputs([str(tree)], scan_dirs=True, recurse=True, name_order=True))
+    names = [".hidden", "10", "9", "Alpha", "Asub/a1", "beta.dcm", "sub/s1.dcm", "zeta"]
+    assert paths(items) == [str(tree / name) for name in names]
+
+
 def test_pattern_matches_base_names_of_scanned_files_only(tree: Path) -> None:
     explicit = str(tree / "zeta")
     items = list(

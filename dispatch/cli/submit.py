@@ -27,10 +27,8 @@ if TYPE_CHECKING:
     from dispatch.observe import SendObserver
     from dispatch.outcome import FileOutcome
 
-_LINGER_S: float | None = None
 _SWITCH_S = 0.0005
-"""How long the scan may go without handing out a chunk before it hands out the study
-with the most pending files as it is (None: only full chunks, and the rest at the end)."""
+"""Python's thread switch interval while the embedded mode's threads run (see there)."""
 
 _Q = "queue options"
 
@@ -195,10 +193,12 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
 
     # The scan runs while the first chunks are sent: each chunk goes out as soon as it
     # is full (see dispatch.jobs.feed). With -R the SOP classes must be known first.
-    scanner = Scanner(config.chunk_files, send.policy.read_mode, linger_s=_LINGER_S)
+    scanner = Scanner(config.chunk_files, send.policy.read_mode)
 
     def inputs() -> Iterator[str | FileOutcome]:
-        for item in expand_inputs(send.inputs, send.scan_dirs, send.pattern, send.recurse):
+        for item in expand_inputs(
+            send.inputs, send.scan_dirs, send.pattern, send.recurse, name_order=True
+        ):
             if item.ok:
                 yield item.path
             else:

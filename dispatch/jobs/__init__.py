@@ -15,33 +15,7 @@ redis-py only inside :mod:`dispatch.jobs.redis_store` when a store is built.
     feed         feed_job: record a job open and hand out its chunks while scanning
     enqueue      enqueue_job, wait_for_job, resend_reaped
     config       JobsConfig, load_config
+
+The package imports none of its modules: a command that only reads job records (or
+only enqueues) does not pay for the association engine the runner brings in.
 """
-
-from dispatch.jobs.backoff import backoff_s
-from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState, destination_of
-from dispatch.jobs.runner import ChunkResult, ChunkStatus, give_up, run_chunk
-from dispatch.jobs.scan import ScanResult, chunk, scan
-from dispatch.jobs.slots import MemorySlots, SlotPool
-from dispatch.jobs.store import JobProgress, JobStore, MemoryJobStore, UnknownJob
-
-__all__ = [
-    "Chunk",
-    "ChunkResult",
-    "ChunkStatus",
-    "FileRef",
-    "JobProgress",
-    "JobSpec",
-    "JobState",
-    "JobStore",
-    "MemoryJobStore",
-    "MemorySlots",
-    "ScanResult",
-    "SlotPool",
-    "UnknownJob",
-    "backoff_s",
-    "chunk",
-    "destination_of",
-    "give_up",
-    "run_chunk",
-    "scan",
-]

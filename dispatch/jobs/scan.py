@@ -17,8 +17,7 @@ guessing which study it belongs to could mix patients on one association.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dispatch.dicomfile import read_info
@@ -28,6 +27,10 @@ from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import ReadMode
 
 NO_STUDY_PREFIX = "no-study:"
+QUIET_FILES = 256
+"""A study none of whose files was among the last this many scanned is handed out."""
+HOLD_CHUNKS = 2
+"""At most this many chunks' worth of files (``max_files`` each) wait across studies."""
 
 
 @dataclass
@@ -98,12 +101,19 @@ class Scanner:
     chunk as soon as it can, and each problem (a NOT_SENT outcome) as it is found.
 
     Files are grouped by study as in :func:`scan`. A study's pending files become a
-    chunk when they reach ``max_files``; with ``linger_s``, when no chunk was yielded
-    for that long, the study with the most pending files is yielded as it is (so that
-    senders start early even when the directory lists the studies interleaved); at the
-    end, each study's remaining files are one last chunk. A study may thus span several
-    chunks, each of at most ``max_files``. Chunk ids are ``c00001``, ``c00002``... in the
-    order the chunks are yielded.
+    chunk when any of these happens:
+
+    - they reach ``max_files``;
+    - the study has gone quiet: ``quiet_files`` files of other studies were scanned
+      since its last one (studies stored one after the other go out whole, each as
+      soon as the next few are under way);
+    - more than ``hold_files`` files are pending across all studies: the study with the
+      most pending files goes out as it is. This bounds what the scan holds back when
+      the inputs list the studies interleaved, and lets sending start early then too;
+    - the inputs end: each study's remaining files are one last chunk.
+
+    A study may thus span several chunks, each of at most ``max_files``. Chunk ids are
+    ``c00001``, ``c00002``... in the order the chunks are yielded.
     """
 
     def __init__(
@@ -111,16 +121,19 @@ class Scanner:
         max_files: int,
         read_mode: ReadMode = ReadMode.FILE,
         *,
-        linger_s: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        quiet_files: int = QUIET_FILES,
+        hold_files: int | None = None,
     ) -> None:
         if max_files < 1:
             raise ValueError("max_files must be at least 1")
         self.max_files = max_files
         self.read_mode = read_mode
-        self.linger_s = linger_s
-        self._clock = clock
+        self.quiet_files = max(1, quiet_files)
+        self.hold_files = max(1, hold_files if hold_files is not None else HOLD_CHUNKS * max_files)
         self._pending: dict[str, list[FileRef]] = {}
+        self._last_seen: dict[str, int] = {}
+        """Pending studies, least recently seen first: the scan count of their last file."""
+        self._held = 0
         self._classes: dict[str, None] = {}
         self._count = 0
 
@@ -136,6 +149,8 @@ class Scanner:
 
     def _emit(self, key: str) -> Chunk:
         files = self._pending.pop(key)
+        del self._last_seen[key]
+        self._held -= len(files)
         self._count += 1
         return Chunk(f"c{self._count:05d}", key, tuple(files))
 
@@ -144,8 +159,7 @@ class Scanner:
         on in its place). A path given twice is scanned once."""
         seen: set[str] = set()
         usable = 0  # files found usable so far: the next one's index (for +II)
-        linger = self.linger_s
-        last = self._clock()
+        pending, last_seen = self._pending, self._last_seen
         for item in inputs:
             if isinstance(item, FileOutcome):
                 yield item
@@ -161,16 +175,22 @@ class Scanner:
             ref = replace(ref, index=usable)
             usable += 1
             self._classes.setdefault(sop_class, None)
-            files = self._pending.setdefault(key, [])
+            files = pending.setdefault(key, [])
             files.append(ref)
+            self._held += 1
+            # Moved to the end: the first key is then the study seen least recently.
+            last_seen.pop(key, None)
+            last_seen[key] = usable
             if len(files) >= self.max_files:
                 yield self._emit(key)
-                last = self._clock()
-            elif linger is not None and self._clock() - last >= linger:
-                yield self._emit(max(self._pending, key=lambda k: len(self._pending[k])))
-                last = self._clock()
-        while self._pending:
-            yield self._emit(next(iter(self._pending)))
+            oldest = next(iter(last_seen), None)
+            while oldest is not None and usable - last_seen[oldest] >= self.quiet_files:
+                yield self._emit(oldest)
+                oldest = next(iter(last_seen), None)
+            if self._held > self.hold_files:
+                yield self._emit(max(pending, key=lambda k: len(pending[k])))
+        while pending:
+            yield self._emit(next(iter(pending)))
 
 
 def chunk(groups: Mapping[str, Sequence[FileRef]], max_files: int) -> list[Chunk]:

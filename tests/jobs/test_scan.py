@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from dispatch.jobs.scan import NO_STUDY_PREFIX, chunk, scan
+from dispatch.jobs.model import Chunk
+from dispatch.jobs.scan import NO_STUDY_PREFIX, Scanner, chunk, scan
 from dispatch.outcome import Outcome
 from tests.support.dicom_files import make_file, make_study
 
@@ -60,8 +62,6 @@ def test_chunks_hold_at_most_max_files_of_one_study(tmp_path: Path) -> None:
 
 
 def test_scanner_yields_full_chunks_as_it_goes_then_the_rest_per_study(tmp_path: Path) -> None:
-    from dispatch.jobs.model import Chunk
-    from dispatch.jobs.scan import Scanner
     from dispatch.outcome import FileOutcome
 
     one = make_study(tmp_path / "one", images=3)
@@ -92,16 +92,45 @@ def test_scanner_yields_full_chunks_as_it_goes_then_the_rest_per_study(tmp_path:
     assert sum(len(c.files) for c in chunks) == 5  # the path given twice: once
 
 
-def test_scanner_linger_hands_out_the_largest_pending_study(tmp_path: Path) -> None:
-    from dispatch.jobs.model import Chunk
-    from dispatch.jobs.scan import Scanner
+def _yields(scanner: Scanner, paths: list[Path]) -> list[tuple[str, int, int]]:
+    """(study, files in the chunk, files scanned when it was yielded) per chunk."""
+    out: list[tuple[str, int, int]] = []
+    scanned = 0
 
-    one = make_study(tmp_path / "one", images=2)
-    two = make_study(tmp_path / "two", images=1)
-    ticks = iter(range(100))
-    scanner = Scanner(10, linger_s=2.5, clock=lambda: float(next(ticks)))
-    chunks = [c for c in scanner.items(map(str, [*one.files, *two.files])) if isinstance(c, Chunk)]
-    assert [(c.study_uid, len(c.files)) for c in chunks] == [
-        (one.study_uid, 2),
-        (two.study_uid, 1),
+    def counted() -> Iterator[str]:
+        nonlocal scanned
+        for path in paths:
+            scanned += 1
+            yield str(path)
+
+    for item in scanner.items(counted()):
+        assert isinstance(item, Chunk)
+        out.append((item.study_uid, len(item.files), scanned))
+    return out
+
+
+def test_scanner_hands_out_a_study_once_it_has_gone_quiet(tmp_path: Path) -> None:
+    one = make_study(tmp_path / "one", images=3)
+    two = make_study(tmp_path / "two", images=3)
+    scanner = Scanner(10, quiet_files=2)
+    # Study one goes out whole once two files of study two were scanned after it.
+    assert _yields(scanner, [*one.files, *two.files]) == [
+        (one.study_uid, 3, 5),
+        (two.study_uid, 3, 6),
+    ]
+
+
+def test_scanner_bounds_the_files_held_back_across_interleaved_studies(
+    tmp_path: Path,
+) -> None:
+    one = make_study(tmp_path / "one", images=4)
+    two = make_study(tmp_path / "two", images=2)
+    interleaved = [one.files[0], two.files[0], one.files[1], two.files[1], *one.files[2:]]
+    scanner = Scanner(10, hold_files=3)
+    # The fourth file makes four held back: the largest study (one, two files) goes out
+    # as it is; the rest at the end, study by study.
+    assert _yields(scanner, interleaved) == [
+        (one.study_uid, 2, 4),
+        (two.study_uid, 2, 6),
+        (one.study_uid, 2, 6),
     ]
