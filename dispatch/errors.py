@@ -22,8 +22,9 @@ retried later, a :class:`PermanentError` will not.
         ├── IdentityNotConfirmed      -rsp: the peer did not confirm the user identity
         └── FailureStatus             any other non-success C-STORE status
 
-pynetdicom, pydicom and socket errors are translated into this tree at the boundary of
-:mod:`dispatch.net` and :mod:`dispatch.dicomfile`; nothing else leaks out.
+Socket, TLS and file errors are translated into this tree at the boundary of
+:mod:`dispatch.net` and :mod:`dispatch.dicomfile` (pydicom's, where a conversion uses it,
+in :mod:`dispatch.codecs`); nothing else leaks out.
 """
 
 from __future__ import annotations

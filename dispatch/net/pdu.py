@@ -1,36 +1,22 @@
-"""Upper layer PDUs (PS3.8 9.3): A-ASSOCIATE through pynetdicom's PDU and primitive
-classes, so negotiation stays standard; the small fixed PDUs and P-DATA-TF headers as
-plain bytes, because they are on the hot path.
+"""Upper layer PDUs (PS3.8 9.3): the small fixed PDUs and P-DATA-TF headers as plain
+bytes, because they are on the hot path; the A-ASSOCIATE PDUs are encoded and decoded
+in :mod:`dispatch.net.acse` and offered here with the rest.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
-from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-    SCP_SCU_RoleSelectionNegotiation,
-    SOPClassExtendedNegotiation,
-    UserIdentityNegotiation,
-)
-from pynetdicom.presentation import PresentationContext as _PNContext
-
-from dispatch.errors import ProtocolError, UsageError
-from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
-from dispatch.uids import (
-    APPLICATION_CONTEXT,
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION_NAME,
+from dispatch.net.acse import (
+    ASSOCIATE_AC,
+    ASSOCIATE_RJ,
+    ASSOCIATE_RQ,
+    Negotiated,
+    decode_associate_ac,
+    decode_associate_rj,
+    encode_associate_rq,
 )
 
-ASSOCIATE_RQ = 0x01
-ASSOCIATE_AC = 0x02
-ASSOCIATE_RJ = 0x03
 P_DATA_TF = 0x04
 RELEASE_RQ = 0x05
 RELEASE_RP = 0x06
@@ -72,130 +58,6 @@ def pdata_header(fragment_length: int, context_id: int, control: int) -> bytes:
     return PDATA_HEADER.pack(P_DATA_TF, item + 4, item, context_id, control)
 
 
-@dataclass(frozen=True)
-class Negotiated:
-    """What the peer's A-ASSOCIATE-AC said."""
-
-    results: dict[int, tuple[int, str]]
-    """Context id -> (result, accepted transfer syntax or "")."""
-    max_pdu: int
-    """The peer's maximum PDU length received; 0 means unlimited."""
-    implementation_class_uid: str
-    implementation_version_name: str
-    identity_response: bytes | None = None
-    """The server response of a user identity item, None when the AC had none."""
-
-
-def encode_associate_rq(settings: AssociationSettings) -> bytes:
-    """The A-ASSOCIATE-RQ PDU proposing ``settings.contexts``.
-
-    Raises :class:`UsageError` for values the standard does not allow (an AE title
-    longer than 16 characters, a malformed UID).
-    """
-    try:
-        cached = _RQ_CACHE.get(settings)
-    except TypeError:  # settings holding something unhashable: encode every time
-        cached = None
-    if cached is not None:
-        return cached
-    try:
-        encoded = _encode_associate_rq(settings)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    try:
-        if len(_RQ_CACHE) >= _RQ_CACHE_SIZE:
-            _RQ_CACHE.pop(next(iter(_RQ_CACHE)))
-        _RQ_CACHE[settings] = encoded
-    except TypeError:
-        pass
-    return encoded
-
-
-_RQ_CACHE: dict[AssociationSettings, bytes] = {}
-"""Encoded requests by settings: building the proposed contexts costs milliseconds
-(UID validation), and a worker opens one association per chunk with the same settings."""
-_RQ_CACHE_SIZE = 16
-
-
-def _encode_associate_rq(settings: AssociationSettings) -> bytes:
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = APPLICATION_CONTEXT
-    primitive.calling_ae_title = settings.calling_ae
-    primitive.called_ae_title = settings.called_ae
-    max_length = MaximumLengthNotification()
-    max_length.maximum_length_received = settings.max_pdu
-    class_uid = ImplementationClassUIDNotification()
-    class_uid.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-    version = ImplementationVersionNameNotification()
-    version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-    primitive.user_information = [max_length, class_uid, version]
-    # Role selection and extended negotiation items follow, in the profile's order
-    # (PS3.7 D.3.3: the order of user information sub-items is free).
-    for role in settings.roles:
-        item = SCP_SCU_RoleSelectionNegotiation()
-        item.sop_class_uid = role.sop_class
-        item.scu_role = role.scu
-        item.scp_role = role.scp
-        primitive.user_information.append(item)
-    for ext in settings.extended:
-        ext_item = SOPClassExtendedNegotiation()
-        ext_item.sop_class_uid = ext.sop_class
-        ext_item.service_class_application_information = ext.data
-        primitive.user_information.append(ext_item)
-    if settings.identity is not None:
-        primitive.user_information.append(identity_item(settings.identity))
-    contexts = []
-    for proposed in settings.contexts:
-        context = _PNContext()
-        context.context_id = proposed.context_id
-        context.abstract_syntax = proposed.abstract_syntax
-        context.transfer_syntax = list(proposed.transfer_syntaxes)
-        contexts.append(context)
-    primitive.presentation_context_definition_list = contexts
-    pdu = A_ASSOCIATE_RQ()
-    pdu.from_primitive(primitive)
-    return bytes(pdu.encode())
-
-
-def decode_associate_ac(pdu_bytes: bytes) -> Negotiated:
-    """Decode a whole A-ASSOCIATE-AC PDU (header included)."""
-    pdu = A_ASSOCIATE_AC()
-    try:
-        pdu.decode(pdu_bytes)
-        primitive = pdu.to_primitive()
-    except Exception as exc:  # pynetdicom raises assorted errors on bad input
-        raise ProtocolError(f"malformed A-ASSOCIATE-AC: {exc}") from exc
-    results: dict[int, tuple[int, str]] = {}
-    for item in primitive.presentation_context_definition_results_list:
-        syntaxes = item.transfer_syntax
-        results[int(item.context_id or 0)] = (
-            int(item.result if item.result is not None else 0),
-            str(syntaxes[0]) if syntaxes else "",
-        )
-    max_pdu, class_uid, version = 0, "", ""
-    identity: bytes | None = None
-    for info in primitive.user_information:
-        if isinstance(info, MaximumLengthNotification):
-            max_pdu = int(info.maximum_length_received or 0)
-        elif isinstance(info, ImplementationClassUIDNotification):
-            class_uid = str(info.implementation_class_uid or "")
-        elif isinstance(info, ImplementationVersionNameNotification):
-            version = str(info.implementation_version_name or "")
-        elif isinstance(info, UserIdentityNegotiation):
-            identity = bytes(info.server_response or b"")
-    return Negotiated(results, max_pdu, class_uid, version, identity)
-
-
-def decode_associate_rj(pdu_bytes: bytes) -> tuple[int, int, int]:
-    """Decode a whole A-ASSOCIATE-RJ PDU: (result, source, reason)."""
-    pdu = A_ASSOCIATE_RJ()
-    try:
-        pdu.decode(pdu_bytes)
-    except Exception as exc:  # pynetdicom raises assorted errors on bad input
-        raise ProtocolError(f"malformed A-ASSOCIATE-RJ: {exc}") from exc
-    return int(pdu.result or 0), int(pdu.source or 0), int(pdu.reason_diagnostic or 0)
-
-
 _REJECT_REASONS: dict[tuple[int, int], str] = {
     (1, 1): "no reason given",
     (1, 2): "application context name not supported",
@@ -232,33 +94,30 @@ def describe_abort(source: int, reason: int) -> str:
     return "peer aborted the association"
 
 
-IDENTITY_FILE_LIMIT = 65535
-"""Bytes of a Kerberos ticket, SAML assertion or JWT file that are sent (the field's
-2-byte length); the rest is ignored, as in DCMTK."""
-
-
-def identity_item(identity: UserIdentity) -> UserIdentityNegotiation:
-    """The user identity sub-item for ``identity``; a Kerberos, SAML or JWT file is read
-    now. Raises :class:`UsageError` for a file that cannot be read or is empty."""
-    item = UserIdentityNegotiation()
-    item.user_identity_type = int(identity.kind)
-    item.positive_response_requested = identity.positive_response
-    if identity.kind in (IdentityKind.USERNAME, IdentityKind.USERNAME_PASSCODE):
-        item.primary_field = identity.primary.encode("utf-8")
-        if identity.kind is IdentityKind.USERNAME_PASSCODE:
-            item.secondary_field = identity.passcode.encode("utf-8")
-        return item
-    try:
-        with open(identity.primary, "rb") as handle:
-            data = handle.read(IDENTITY_FILE_LIMIT)
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise UsageError(
-            f"Unable to open Kerberos, SAML or JWT file: {identity.primary}: {reason}"
-        ) from None
-    if not data:
-        raise UsageError(
-            f"Unable to read Kerberos, SAML or JWT info from file: {identity.primary}: File empty?"
-        )
-    item.primary_field = data
-    return item
+__all__ = [
+    "ABORT",
+    "ABORT_REASON_INVALID_PARAMETER",
+    "ABORT_REASON_NOT_SPECIFIED",
+    "ABORT_REASON_UNEXPECTED_PDU",
+    "ABORT_SOURCE_PROVIDER",
+    "ABORT_SOURCE_USER",
+    "ASSOCIATE_AC",
+    "ASSOCIATE_RJ",
+    "ASSOCIATE_RQ",
+    "PDATA_HEADER",
+    "PDU_HEADER",
+    "PDV_OVERHEAD",
+    "P_DATA_TF",
+    "RELEASE_RP",
+    "RELEASE_RP_BYTES",
+    "RELEASE_RQ",
+    "RELEASE_RQ_BYTES",
+    "Negotiated",
+    "abort_bytes",
+    "decode_associate_ac",
+    "decode_associate_rj",
+    "describe_abort",
+    "describe_reject",
+    "encode_associate_rq",
+    "pdata_header",
+]
