@@ -201,7 +201,7 @@ def _cancel(argv: Sequence[str]) -> int:
 
 def _retry(argv: Sequence[str]) -> int:
     from dispatch.jobs.config import load_config
-    from dispatch.jobs.enqueue import celery_client, send_chunks
+    from dispatch.jobs.enqueue import publisher_for, send_chunks
 
     args = _parser("retry", "send again only the files of a job that failed").parse_args(argv)
     config = load_config(args.config, overrides={"broker_url": args.broker})
@@ -213,7 +213,7 @@ def _retry(argv: Sequence[str]) -> int:
         print(f"job {args.job}: nothing to retry")
         return 0
     spec = store.spec(args.job)
-    send_chunks(celery_client(config.broker_url, config.visibility_timeout_s), spec, chunk_ids)
+    send_chunks(publisher_for(config, store), spec, chunk_ids)
     print(f"job {args.job}: {len(chunk_ids)} tasks sent again")
     return 0
 

@@ -303,22 +303,20 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         code = finish_job(memory, final, send.report, quiet=send.log_level == "fatal")
         return code if fed_ok(fed) else code or 1
 
-    from dispatch.jobs.enqueue import celery_client, resend_reaped, send_chunks, wait_for_job
+    from dispatch.jobs.enqueue import publisher_for, resend_reaped, send_chunks, wait_for_job
 
     store = store_for(config)
-    app = celery_client(config.broker_url, config.visibility_timeout_s)
+    publisher = publisher_for(config, store)
 
     def created() -> None:
         print(spec.job_id)
         sys.stdout.flush()
 
-    with app.producer_or_acquire() as producer:
+    def enqueue(c: Chunk) -> None:
+        send_chunks(publisher, spec, [c.chunk_id])
 
-        def enqueue(c: Chunk) -> None:
-            send_chunks(app, spec, [c.chunk_id], producer=producer)
-
-        fed = feed_job(store, spec, items, on_chunk=enqueue, on_created=created,
-                       on_problem=problem, pending=scanner.pending)  # fmt: skip
+    fed = feed_job(store, spec, items, on_chunk=enqueue, on_created=created,
+                   on_problem=problem, pending=scanner.pending)  # fmt: skip
     if not fed.created:
         log.critical("no input files to be sent")
         return 1
@@ -329,7 +327,7 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         store,
         spec.job_id,
         display if send.log_level != "fatal" else None,
-        reaper=lambda: resend_reaped(store, app),
+        reaper=lambda: resend_reaped(store, publisher),
     )
     display.close()
     code = finish_job(store, final, send.report, quiet=send.log_level == "fatal")

@@ -1,9 +1,11 @@
 """Submitting a job to the workers, and following it, without importing ``workers``.
 
-Tasks are sent by name (:data:`SEND_CHUNK`) with Celery's ``send_task``; celery and
-redis-py are imported inside the functions, so ``dispatch send`` never pays for them.
-A task message carries the job and chunk ids only: the files and settings come from the
-job record, and secrets from the worker's own configuration.
+Tasks are sent by name (:data:`SEND_CHUNK`) with a
+:class:`~dispatch.jobs.publish.TaskPublisher`, which writes Celery's task message
+straight onto the broker's Redis: neither ``dispatch send`` nor ``dispatch submit``
+imports celery, and redis-py is imported only when a client is built. A task message
+carries the job and chunk ids only: the files and settings come from the job record,
+and secrets from the worker's own configuration.
 """
 
 from __future__ import annotations
@@ -11,14 +13,25 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dispatch.jobs.model import Chunk, JobSpec
+from dispatch.jobs.publish import TaskPublisher
 from dispatch.jobs.store import JobProgress, JobStore
 from dispatch.outcome import FileOutcome
 
+if TYPE_CHECKING:
+    from dispatch.jobs.config import JobsConfig
+
 SEND_CHUNK = "dispatch.send_chunk"
 """The name of the workers' task that sends one chunk: ``send_chunk(job_id, chunk_id)``."""
+
+
+class TaskSender(Protocol):
+    """What sends a task by name: a :class:`~dispatch.jobs.publish.TaskPublisher`, or a
+    Celery app (its ``send_task`` takes these arguments too)."""
+
+    def send_task(self, name: str, args: Sequence[str], queue: str) -> object: ...
 
 
 def new_job_id() -> str:
@@ -27,8 +40,10 @@ def new_job_id() -> str:
 
 
 def celery_client(broker_url: str, visibility_timeout_s: float = 7200.0) -> Any:
-    """A Celery app that only sends tasks (it knows no task code)."""
-    from celery import Celery  # type: ignore[import-untyped]  # lazily: only submitting needs it
+    """A Celery app that only sends tasks (it knows no task code), for a process that
+    imports Celery anyway (a worker); elsewhere :class:`TaskPublisher` writes the same
+    messages without it."""
+    from celery import Celery  # type: ignore[import-untyped]  # lazily: only workers need it
 
     app = Celery("dispatch-client", broker=broker_url, set_as_current=False)
     app.conf.update(
@@ -40,14 +55,22 @@ def celery_client(broker_url: str, visibility_timeout_s: float = 7200.0) -> Any:
     return app
 
 
-def send_chunks(app: Any, spec: JobSpec, chunk_ids: Sequence[str], producer: Any = None) -> None:
-    """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue (through
-    ``producer`` when given: one connection for many calls)."""
-    with app.producer_or_acquire(producer) as producer:
-        for chunk_id in chunk_ids:
-            app.send_task(
-                SEND_CHUNK, args=[spec.job_id, chunk_id], queue=spec.queue, producer=producer
-            )
+def publisher_for(config: JobsConfig, store: JobStore) -> TaskPublisher:
+    """The publisher of tasks to ``config``'s broker. When the job records live in the
+    broker's Redis (no ``store_url`` of their own) it shares the connection of
+    ``store``, which must then be ``config``'s job store
+    (:func:`dispatch.cli.jobs.store_for`); else it has a connection of its own."""
+    from dispatch.jobs.redis_store import RedisJobStore
+
+    if isinstance(store, RedisJobStore) and config.redis_url == config.broker_url:
+        return TaskPublisher(store.client)
+    return TaskPublisher.from_url(config.broker_url)
+
+
+def send_chunks(publisher: TaskPublisher, spec: JobSpec, chunk_ids: Sequence[str]) -> None:
+    """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue, in order,
+    in one round trip."""
+    publisher.send_tasks(SEND_CHUNK, [[spec.job_id, c] for c in chunk_ids], spec.queue)
 
 
 def enqueue_job(
@@ -57,20 +80,24 @@ def enqueue_job(
     *,
     store: JobStore | None = None,
     problems: Sequence[FileOutcome] = (),
-    app: Any = None,
+    publisher: TaskPublisher | None = None,
 ) -> str:
     """Record the job (in ``store``, by default the Redis of ``broker_url``) and send
-    one task per chunk. Returns the job id."""
+    one task per chunk (through ``publisher``, by default one on ``broker_url``: the
+    default store's connection when there is one). Returns the job id."""
     if store is None:
         from dispatch.jobs.redis_store import RedisJobStore
 
-        store = RedisJobStore.from_url(broker_url)
+        redis_store = RedisJobStore.from_url(broker_url)
+        store, publisher = redis_store, publisher or TaskPublisher(redis_store.client)
+    elif publisher is None:
+        publisher = TaskPublisher.from_url(broker_url)
     store.create_job(spec, chunks, problems)
-    send_chunks(app or celery_client(broker_url), spec, [c.chunk_id for c in chunks])
+    send_chunks(publisher, spec, [c.chunk_id for c in chunks])
     return spec.job_id
 
 
-def resend_reaped(store: JobStore, app: Any) -> list[tuple[str, str]]:
+def resend_reaped(store: JobStore, sender: TaskSender) -> list[tuple[str, str]]:
     """Send again every chunk whose lease ran out unfinished (a worker died holding it);
     return them. Safe to call from any number of processes: each chunk is handed out
     once per expiry."""
@@ -80,7 +107,7 @@ def resend_reaped(store: JobStore, app: Any) -> list[tuple[str, str]]:
             queue = store.spec(job_id).queue
         except Exception:  # the job expired meanwhile: nothing to resend
             continue
-        app.send_task(SEND_CHUNK, args=[job_id, chunk_id], queue=queue)
+        sender.send_task(SEND_CHUNK, args=[job_id, chunk_id], queue=queue)
     return reaped
 
 
@@ -100,7 +127,7 @@ def wait_for_job(
     blocks on the list the finishing script pushes to) is waited on, woken at once when
     the job ends; any other store is polled every ``poll_s``. ``on_progress`` gets a
     snapshot at least every ``poll_s`` (a live display); ``reaper`` (e.g.
-    ``lambda: resend_reaped(store, app)``) is called every ``reap_every_s`` so that a
+    ``lambda: resend_reaped(store, publisher)``) is called every ``reap_every_s`` so that a
     dead worker's chunk is handed on even while no worker runs its reaper. Raises
     TimeoutError after ``timeout_s``.
     """
