@@ -7,12 +7,14 @@ connection must not cross a fork).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch.jobs.config import JobsConfig
 from dispatch.jobs.enqueue import celery_client
+from dispatch.jobs.model import JobSpec
 from dispatch.jobs.redis_store import RedisJobStore
+from dispatch.jobs.secrets import with_worker_secrets
 from dispatch.jobs.slots import RedisSlots
 from workers.app import DEFAULT_BROKER_URL, config
 
@@ -24,6 +26,23 @@ class WorkerContext:
     slots: RedisSlots
     sender: Any
     """A Celery client that sends tasks (used by the reaper)."""
+    _specs: dict[str, JobSpec] = field(default_factory=dict)
+
+    def spec(self, job_id: str) -> JobSpec:
+        """The job's settings with this host's secrets, read once per job: a job's spec
+        never changes, and a job runs many tasks on each worker. Raises
+        :class:`~dispatch.jobs.store.UnknownJob` like the store."""
+        found = self._specs.get(job_id)
+        if found is None:
+            found = with_worker_secrets(self.store.spec(job_id), self.config)
+            if len(self._specs) >= _SPECS_KEPT:
+                self._specs.pop(next(iter(self._specs)))
+            self._specs[job_id] = found
+        return found
+
+
+_SPECS_KEPT = 32
+"""Specs of this many recent jobs are kept by each worker process."""
 
 
 _contexts: dict[int, WorkerContext] = {}

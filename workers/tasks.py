@@ -19,7 +19,6 @@ from celery.exceptions import Retry  # type: ignore[import-untyped]
 from dispatch.jobs.backoff import backoff_s
 from dispatch.jobs.enqueue import SEND_CHUNK
 from dispatch.jobs.runner import ChunkStatus, give_up, run_chunk
-from dispatch.jobs.secrets import with_worker_secrets
 from dispatch.jobs.store import UnknownJob
 from workers import metrics
 from workers.app import app
@@ -48,7 +47,7 @@ def _send_chunk(task: Any, job_id: str, chunk_id: str) -> dict[str, Any]:
     ctx = context()
     cfg, store = ctx.config, ctx.store
     try:
-        spec = with_worker_secrets(store.spec(job_id), cfg)
+        spec = ctx.spec(job_id)
         chunk = store.chunk(job_id, chunk_id)
     except UnknownJob:
         log.warning("job %s chunk %s: no such job (expired?); nothing to do", job_id, chunk_id)
