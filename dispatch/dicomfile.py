@@ -463,6 +463,19 @@ def read_info(path: str, mode: ReadMode = ReadMode.FILE) -> DicomFileInfo:
     Raises :class:`BadFile` with a one-line reason when the file cannot be opened, is
     not DICOM, is truncated, or lacks the SOP Class or SOP Instance UID.
     """
+    return read_info_and_data(path, mode)[0]
+
+
+def read_info_and_data(
+    path: str, mode: ReadMode = ReadMode.FILE
+) -> tuple[DicomFileInfo, bytes | None]:
+    """:func:`read_info`, and the whole file when that read it in one piece (a file of
+    at most :data:`WHOLE_READ_MAX` bytes; None for a bigger one).
+
+    A sender sends the data set from those bytes instead of reading the file again.
+    They are for the file about to be sent: a :class:`DicomFileInfo` kept for later
+    never carries them.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -475,9 +488,14 @@ def read_info(path: str, mode: ReadMode = ReadMode.FILE) -> DicomFileInfo:
             if exc.errno == errno.EISDIR:
                 raise BadFile(path, "is a directory") from None
             raise BadFile(path, f"cannot read: {exc.strerror}") from None
-        return _inspect(path, fd, size, head, mode)
+        info = _inspect(path, fd, size, head, mode)
     finally:
         os.close(fd)
+    return info, head if size == len(head) else None
+
+
+WHOLE_READ_MAX = _HEAD_SIZE
+"""Files up to this size are read whole by :func:`read_info_and_data`."""
 
 
 def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> DicomFileInfo:

@@ -17,12 +17,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from stat import S_ISDIR
 from typing import BinaryIO
 
 from dispatch import status as st
 from dispatch.codecs import needs_codec
 from dispatch.codecs.convert import target_checker
-from dispatch.dicomfile import DicomFileInfo, read_info
+from dispatch.dicomfile import DicomFileInfo, read_info, read_info_and_data
 from dispatch.errors import (
     BadFile,
     DispatchError,
@@ -60,30 +61,51 @@ class Prepared:
     reason: str = ""
     identity: Identity | None = None
     """Invented identities to send the file with (+II); set after :func:`prepare`."""
+    data: bytes | None = None
+    """The whole file as read with ``info`` (small files), sent without reading the
+    file again; None: the file is read when it is sent."""
 
 
 def prepare(
-    assoc: Association, path: str, policy: SendPolicy, info: DicomFileInfo | None = None
+    assoc: Association,
+    path: str,
+    policy: SendPolicy,
+    info: DicomFileInfo | None = None,
+    data: bytes | None = None,
 ) -> Prepared:
     """Read ``path`` (unless ``info`` is given) and choose its presentation context.
-    Never raises for a bad file: the reason comes back in :attr:`Prepared.reason`."""
+    Never raises for a bad file: the reason comes back in :attr:`Prepared.reason`.
+
+    ``data``, with ``info``: the whole file, read by the caller after it made sure
+    that ``info`` still describes it (see :attr:`Prepared.data`)."""
     try:
         if info is None:
-            info = read_info(path, policy.read_mode)
-        context = choose_context(
-            assoc.contexts_for(info.sop_class_uid),
-            info.sop_class_uid,
-            info.transfer_syntax,
-            policy.prefer_deflated,
-            policy.allow_lossy,
-            target_checker(info),
-        )
+            info, data = read_info_and_data(path, policy.read_mode)
+        context = None
+        if not policy.prefer_deflated:
+            # choose_context's first choice, found without its general search: a
+            # context of the file's own syntax (the first accepted one), when -xd
+            # does not put deflated before it.
+            syntax = info.transfer_syntax
+            for candidate in assoc.contexts_for(info.sop_class_uid):
+                if candidate.transfer_syntax == syntax:
+                    context = candidate
+                    break
+        if context is None:
+            context = choose_context(
+                assoc.contexts_for(info.sop_class_uid),
+                info.sop_class_uid,
+                info.transfer_syntax,
+                policy.prefer_deflated,
+                policy.allow_lossy,
+                target_checker(info),
+            )
     except BadFile as exc:
         return Prepared(path, reason=exc.reason)
     except NoPresentationContext as exc:
         # The file was read: with +II it takes its turn of the counters, as in storescu.
         return Prepared(path, info, reason=str(exc))
-    return Prepared(path, info, context)
+    return Prepared(path, info, context, data=data)
 
 
 def store_file(
@@ -112,6 +134,11 @@ def send_prepared(
     """:func:`store_file` for a file already prepared. ``meanwhile`` runs after the
     data set has gone out and before the response is awaited: the peer's time to
     store the file is then not lost to the sender's own work (reading the next file).
+
+    The data set goes from :attr:`Prepared.data` when the prepared file carries it and
+    nothing is converted; else the file is read now. A file that has become shorter
+    than its :class:`DicomFileInfo` says raises :class:`BadFile` (a
+    :class:`DispatchError`) after the association was aborted.
     """
     path, info, context = prepared.path, prepared.info, prepared.context
     if info is None or context is None:
@@ -128,20 +155,38 @@ def send_prepared(
         sop_instance, replace = identity.sop_instance_uid, identity.replacements()
         log.info("Inventing Identifying Information (%s)", identity.describe())
     log.info("Sending file: %s", path)
+    target = context.transfer_syntax
+    as_stored = target == info.transfer_syntax and not (
+        bool(replace) or (not policy.new_vrs and target != IMPLICIT_LE)
+    )
     try:
-        with open(path, "rb") as fileobj:
+        if as_stored and prepared.data is not None:
+            offset = info.dataset_offset
+            dataset = memoryview(prepared.data)[offset : offset + info.dataset_length]
+            message_id = assoc.send_request(
+                context, sop_class, sop_instance, DataSource.memory(path, dataset)
+            )
+        elif as_stored:
+            fd = os.open(path, os.O_RDONLY)
             try:
-                data = _data_source(
-                    info, context, fileobj, policy.deflate_level, replace, not policy.new_vrs
-                )
-            except BadFile as exc:
-                # Pixel data that cannot be converted: nothing was sent (dispatch.codecs).
-                if meanwhile is not None:
-                    meanwhile()
-                return FileOutcome(
-                    path, Outcome.NOT_SENT, reason=exc.reason, sop_instance_uid=sop_instance
-                )
-            message_id = assoc.send_request(context, sop_class, sop_instance, data)
+                data = DataSource.file_range(path, fd, info.dataset_offset, info.dataset_length)
+                message_id = assoc.send_request(context, sop_class, sop_instance, data)
+            finally:
+                os.close(fd)
+        else:
+            with open(path, "rb") as fileobj:
+                try:
+                    data = _converted(
+                        info, context, fileobj, policy.deflate_level, replace, not policy.new_vrs
+                    )
+                except BadFile as exc:
+                    # Pixel data that cannot be converted: nothing was sent (dispatch.codecs).
+                    if meanwhile is not None:
+                        meanwhile()
+                    return FileOutcome(
+                        path, Outcome.NOT_SENT, reason=exc.reason, sop_instance_uid=sop_instance
+                    )
+                message_id = assoc.send_request(context, sop_class, sop_instance, data)
     except OSError as exc:
         # Opening failed: the file vanished or lost its permissions since it was read.
         if meanwhile is not None:
@@ -167,12 +212,12 @@ def send_prepared(
         bytes=sent,
         sop_class_uid=sop_class,
         sop_instance_uid=sop_instance,
-        transfer_syntax=context.transfer_syntax,
+        transfer_syntax=target,
         seconds=time.monotonic() - started,
     )
 
 
-def _data_source(
+def _converted(
     info: DicomFileInfo,
     context: AcceptedContext,
     handle: BinaryIO,
@@ -180,14 +225,10 @@ def _data_source(
     replace: Mapping[int, bytes] | None = None,
     old_vrs: bool = False,
 ) -> DataSource:
-    """The file's data set as it goes on the wire: the bytes on disk when the context
-    has the file's own syntax and nothing is rewritten (zero-copy), else converted
-    while streaming. ``replace`` and ``old_vrs``: see
+    """The file's data set converted while streaming, for a context whose syntax is
+    not the file's or when elements are rewritten. ``replace`` and ``old_vrs``: see
     :func:`~dispatch.transcode.convert_dataset` (invented identities, ``-u``)."""
     source, target = info.transfer_syntax, context.transfer_syntax
-    rewrite = bool(replace) or (old_vrs and target != IMPLICIT_LE)
-    if target == source and not rewrite:
-        return DataSource.file_range(info.path, handle, info.dataset_offset, info.dataset_length)
     if needs_codec(source, target):
         # Pixel data decoded or encoded; raises BadFile before anything is sent.
         from dispatch.codecs.convert import open_conversion
@@ -236,10 +277,16 @@ def check_inputs(
     sent.
     """
     usable: list[str] = []
+    access, stat, is_dir, r_ok = os.access, os.stat, S_ISDIR, os.R_OK
     for index, path in enumerate(paths):
-        if os.access(path, os.R_OK) and not os.path.isdir(path):
-            usable.append(path)
-            continue
+        if access(path, r_ok):
+            try:
+                file = not is_dir(stat(path).st_mode)
+            except OSError:
+                file = True  # not known to be a directory (as os.path.isdir answers)
+            if file:
+                usable.append(path)
+                continue
         reason = "cannot access file"
         on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
         if policy.halt:
@@ -302,7 +349,12 @@ def _send_all(
         upcoming = pending.peek()
         if upcoming is not None:
             index, next_path = upcoming
-            ahead[index] = prepare(assoc, next_path, policy, known.get(next_path))
+            prepared = prepare(assoc, next_path, policy, known.get(next_path))
+            if policy.rename and prepared.data is not None:
+                # Renaming the current file may move this one (a repetition of it): as
+                # in storescu, it is read again when its turn comes.
+                prepared = dataclasses.replace(prepared, data=None)
+            ahead[index] = prepared
 
     for path in pending:
         index = pending.position

@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
 from dispatch import dicomfile
-from dispatch.dicomfile import read_info
+from dispatch.dicomfile import WHOLE_READ_MAX, read_info, read_info_and_data
 from dispatch.errors import BadFile
 from dispatch.settings import ReadMode
 from dispatch.uids import DEFLATED_LE, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE
@@ -229,6 +229,16 @@ def test_unknown_capital_vr_has_a_four_byte_length(tmp_path: Path) -> None:
     with_zz = tmp_path / "zz.dcm"
     with_zz.write_bytes(path.read_bytes() + odd)
     assert read_info(str(with_zz)).sop_instance_uid == ds.SOPInstanceUID
+
+
+@pytest.mark.parametrize(("size", "whole"), [(128, True), (WHOLE_READ_MAX + 1000, False)])
+def test_a_small_file_comes_back_whole_with_its_info(
+    tmp_path: Path, size: int, whole: bool
+) -> None:
+    path = make_file(tmp_path / "a.dcm", size=size)
+    info, data = read_info_and_data(str(path))
+    assert info == read_info(str(path))
+    assert data == (path.read_bytes() if whole else None)
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ retries are spent, calls :func:`give_up`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import logging
 import os
@@ -28,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dispatch.dicomfile import WHOLE_READ_MAX
 from dispatch.errors import DispatchError, TransientError
 from dispatch.identities import inventor_for
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
@@ -104,6 +104,37 @@ def changed_since_submission(ref: FileRef) -> str:
     if st.st_size != ref.size or st.st_mtime_ns != ref.mtime_ns:
         return "changed since submission"
     return ""
+
+
+def read_unchanged(ref: FileRef, whole: bool = True) -> tuple[str, bytes | None]:
+    """:func:`changed_since_submission`, and for an unchanged file of at most
+    :data:`~dispatch.dicomfile.WHOLE_READ_MAX` bytes (with ``whole``) its contents, read
+    from the same open file as the size and modification time that were checked.
+
+    Returns (problem, contents): the problem "" when the file may be sent; the
+    contents None when it is bigger, or was not read whole (the sender reads it then).
+    """
+    try:
+        # O_NONBLOCK: what replaced the file may be a FIFO, which must not block here.
+        fd = os.open(ref.path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "missing since submission", None
+    except OSError:
+        # An unreadable file keeps its verdict by path; opening it fails when it is sent.
+        return changed_since_submission(ref), None
+    try:
+        st = os.fstat(fd)
+        if st.st_size != ref.size or st.st_mtime_ns != ref.mtime_ns:
+            return "changed since submission", None
+        if not whole or st.st_size > WHOLE_READ_MAX:
+            return "", None
+        data = os.read(fd, st.st_size)
+    except OSError:
+        return changed_since_submission(ref), None
+    finally:
+        os.close(fd)
+    # Shorter than its size a moment ago: the sender reads it again, and finds out.
+    return "", data if len(data) == st.st_size else None
 
 
 def run_chunk(
@@ -314,14 +345,18 @@ class _Run:
         spec, policy = self.spec, self.spec.policy
         assoc: Association | None = None
         ahead: dict[int, Prepared] = {}
+        index = 0
 
-        def while_storing(index: int, current: Association) -> None:
+        def while_storing() -> None:
             # Runs between sending file ``index`` and reading the peer's answer.
+            assert assoc is not None
             following = index + 1
-            if following < len(todo) and not changed_since_submission(todo[following]):
+            if following < len(todo):
                 upcoming = todo[following]
-                ahead[following] = prepare(current, upcoming.path, policy, upcoming.info)
-            if current.reply_arriving(_REPLY_GRACE_S):
+                problem, data = read_unchanged(upcoming, upcoming.info is not None)
+                if not problem:
+                    ahead[following] = prepare(assoc, upcoming.path, policy, upcoming.info, data)
+            if assoc.reply_arriving(_REPLY_GRACE_S):
                 # When due: the round trips overlap the peer's work.
                 self.flush_when_due()
                 self.stopped()
@@ -335,15 +370,18 @@ class _Run:
             for index, ref in enumerate(todo):
                 if self.beat.lost.is_set():
                     return self.lost()
-                if self.stop_if_stopped(todo[index:]):
+                if self.stopped() is not None:
+                    self.stop_if_stopped(todo[index:])
                     break
                 prepared = ahead.pop(index, None)
-                problem = "" if prepared is not None else changed_since_submission(ref)
-                if problem:
-                    outcome = FileOutcome(ref.path, Outcome.NOT_SENT, reason=problem)
-                    self.record(outcome)
-                    self.halt_for(outcome)
-                    continue
+                data = None
+                if prepared is None:
+                    problem, data = read_unchanged(ref, ref.info is not None)
+                    if problem:
+                        outcome = FileOutcome(ref.path, Outcome.NOT_SENT, reason=problem)
+                        self.record(outcome)
+                        self.halt_for(outcome)
+                        continue
                 if assoc is None or not assoc.is_open:
                     if assoc is not None:  # it broke after its last file
                         self.observer.association_closed(spec.destination)
@@ -363,14 +401,12 @@ class _Run:
                 if prepared is None:
                     # Unchanged since submission (checked above): the scan's reading of
                     # the file, when the chunk carries it, is still true.
-                    prepared = prepare(assoc, ref.path, policy, ref.info)
+                    prepared = prepare(assoc, ref.path, policy, ref.info, data)
                 if self.inventor is not None and prepared.info is not None:
                     identity = self.inventor.identity(_instance_index(ref))
                     prepared = dataclasses.replace(prepared, identity=identity)
                 try:
-                    outcome = send_prepared(
-                        assoc, prepared, policy, functools.partial(while_storing, index, assoc)
-                    )
+                    outcome = send_prepared(assoc, prepared, policy, while_storing)
                 except TransientError as exc:
                     return self.retry(todo[index:], str(exc), ref.path, reason="exchange")
                 except DispatchError as exc:

@@ -59,21 +59,30 @@ class StoreResponse:
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where a data set's bytes come from.
+    """Where a data set's bytes come from: one of
 
-    Either a byte range of an open file (``chunks`` is None), sent zero-copy on plain
-    TCP, or an iterable of byte chunks (a converted data set).
+    - a byte range of an open file (``fd``), sent zero-copy on plain TCP;
+    - bytes in memory (``data``), a small file read whole;
+    - an iterable of byte chunks (``chunks``), a converted data set.
     """
 
     path: str
-    fileobj: BinaryIO | None = None
+    fd: int = -1
     offset: int = 0
     length: int = 0
     chunks: Iterable[bytes] | None = None
+    data: bytes | memoryview | None = None
 
     @classmethod
-    def file_range(cls, path: str, fileobj: BinaryIO, offset: int, length: int) -> DataSource:
-        return cls(path, fileobj, offset, length)
+    def file_range(cls, path: str, file: BinaryIO | int, offset: int, length: int) -> DataSource:
+        """``length`` bytes from ``offset`` of ``file`` (an open file or its
+        descriptor), which must stay open until the data set has been sent."""
+        return cls(path, file if isinstance(file, int) else file.fileno(), offset, length)
+
+    @classmethod
+    def memory(cls, path: str, data: bytes | memoryview) -> DataSource:
+        """The data set ``data``, already read (from ``path``)."""
+        return cls(path, data=data)
 
     @classmethod
     def stream(cls, path: str, chunks: Iterable[bytes]) -> DataSource:
@@ -197,7 +206,7 @@ class Association:
         try:
             command = encode_c_store_rq(message_id, sop_class_uid, sop_instance_uid)
             head = P.pdata_header(len(command), context.context_id, 0x03) + command
-            self._send_dataset(head, context.context_id, data, f"sending {data.path}")
+            self._send_dataset(head, context.context_id, data)
         except DispatchError as exc:
             self._abort_after(exc)
             raise
@@ -207,7 +216,7 @@ class Association:
     def receive_response(self, message_id: int) -> StoreResponse:
         """Second half of :meth:`store`: wait for the C-STORE-RSP to ``message_id``."""
         try:
-            return self._receive_response(message_id, f"sending {self._pending_path}")
+            return self._receive_response(message_id)
         except DispatchError as exc:
             self._abort_after(exc)
             raise
@@ -225,20 +234,17 @@ class Association:
             return False
         return True
 
-    def _send_dataset(self, head: bytes, context_id: int, data: DataSource, what: str) -> None:
+    def _send_dataset(self, head: bytes, context_id: int, data: DataSource) -> None:
         wire, fragment = self._wire, self._fragment
+        if data.data is not None:
+            wire.send_pdus(head, data.data, context_id, fragment, data.path)
+            return
         if data.chunks is None:
-            assert data.fileobj is not None
             wire.send_file_pdus(
-                head,
-                data.fileobj.fileno(),
-                data.offset,
-                data.length,
-                context_id,
-                fragment,
-                data.path,
+                head, data.fd, data.offset, data.length, context_id, fragment, data.path
             )
             return
+        what = f"sending {data.path}"
         wire.send(head, what, more=True)
         pending = bytearray()
         for chunk in data.chunks:
@@ -266,22 +272,22 @@ class Association:
             parts.append(bytes(piece))
         return b"".join(parts)
 
-    def _receive_response(self, message_id: int, what: str) -> StoreResponse:
-        wire = self._wire
-        what = f"waiting for the C-STORE response ({what[8:]})"
-        wire.wait_readable(self.settings.timeouts.dimse_s, what)
-        command = bytearray()
-        while True:
-            pdu_type, pdu = wire.read_pdu(self.settings.max_pdu, what)
-            if pdu_type == P.ABORT:
-                self._open = False
-                raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
-            if pdu_type != P.P_DATA_TF:
-                raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} instead of P-DATA-TF")
-            done = self._collect_command(pdu, command)
-            if done:
-                break
-        decoded = decode_command(bytes(command))
+    def _receive_response(self, message_id: int) -> StoreResponse:
+        wire, settings = self._wire, self.settings
+        what = f"waiting for the C-STORE response ({self._pending_path})"
+        wire.wait_readable(settings.timeouts.dimse_s, what)
+        pdu_type, pdu = wire.read_pdu(settings.max_pdu, what)
+        if (
+            pdu_type == P.P_DATA_TF
+            and len(pdu) >= 12
+            and pdu[11] == 0x03
+            and int.from_bytes(pdu[6:10], "big") == len(pdu) - 10
+        ):
+            # As a rule the whole command comes in one PDV of one PDU, marked last.
+            command = pdu[12:]
+        else:
+            command = self._collect_pdus(pdu_type, pdu, what)
+        decoded = decode_command(command)
         if decoded.command_field != C_STORE_RSP:
             raise ProtocolError(f"unexpected command 0x{decoded.command_field:04X}")
         if decoded.message_id_responded != message_id:
@@ -291,6 +297,20 @@ class Association:
         if decoded.status is None:
             raise ProtocolError("C-STORE response without a status")
         return StoreResponse(decoded.status, decoded.error_comment)
+
+    def _collect_pdus(self, pdu_type: int, pdu: bytes, what: str) -> bytes:
+        """The command whose first PDU has been read (``pdu_type``, ``pdu``): its
+        fragments from as many P-DATA-TF PDUs as it takes."""
+        command = bytearray()
+        while True:
+            if pdu_type == P.ABORT:
+                self._open = False
+                raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
+            if pdu_type != P.P_DATA_TF:
+                raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} instead of P-DATA-TF")
+            if self._collect_command(pdu, command):
+                return bytes(command)
+            pdu_type, pdu = self._wire.read_pdu(self.settings.max_pdu, what)
 
     @staticmethod
     def _collect_command(pdu: bytes, command: bytearray) -> bool:

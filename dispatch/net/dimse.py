@@ -18,12 +18,20 @@ C_STORE_RSP = 0x8001
 PRIORITY_MEDIUM = 0x0000
 _DATA_SET_PRESENT = 0x0001
 _ELEMENT = struct.Struct("<HHL")
-_US = struct.Struct("<HHLH")
 
 
 def _ui(value: str) -> bytes:
     raw = value.encode("ascii")
     return raw + b"\0" if len(raw) % 2 else raw
+
+
+_RQ_HEAD = struct.Struct("<HHLLHHL")
+"""Group length (0000,0000) and the header of Affected SOP Class UID (0000,0002)."""
+_RQ_MIDDLE = struct.Struct("<" + "HHLH" * 4 + "HHL")
+"""Command Field, Message ID, Priority, Command Data Set Type, and the header of
+Affected SOP Instance UID (0000,1000)."""
+_RQ_FIXED = _ELEMENT.size + _RQ_MIDDLE.size
+"""Bytes after the group length element that do not depend on the UIDs."""
 
 
 def encode_c_store_rq(
@@ -32,19 +40,16 @@ def encode_c_store_rq(
     """The command set of a C-STORE-RQ with a data set to follow."""
     sop_class = _ui(sop_class_uid)
     sop_instance = _ui(sop_instance_uid)
-    body = b"".join(
-        (
-            _ELEMENT.pack(0x0000, 0x0002, len(sop_class)),
-            sop_class,
-            _US.pack(0x0000, 0x0100, 2, C_STORE_RQ),
-            _US.pack(0x0000, 0x0110, 2, message_id),
-            _US.pack(0x0000, 0x0700, 2, priority),
-            _US.pack(0x0000, 0x0800, 2, _DATA_SET_PRESENT),
-            _ELEMENT.pack(0x0000, 0x1000, len(sop_instance)),
-            sop_instance,
-        )
-    )
-    return _ELEMENT.pack(0x0000, 0x0000, 4) + struct.pack("<L", len(body)) + body
+    body_length = _RQ_FIXED + len(sop_class) + len(sop_instance)
+    head = _RQ_HEAD.pack(0x0000, 0x0000, 4, body_length, 0x0000, 0x0002, len(sop_class))
+    middle = _RQ_MIDDLE.pack(
+        0x0000, 0x0100, 2, C_STORE_RQ,
+        0x0000, 0x0110, 2, message_id,
+        0x0000, 0x0700, 2, priority,
+        0x0000, 0x0800, 2, _DATA_SET_PRESENT,
+        0x0000, 0x1000, len(sop_instance),
+    )  # fmt: skip
+    return head + sop_class + middle + sop_instance
 
 
 @dataclass(frozen=True)
@@ -65,39 +70,49 @@ def decode_command(data: bytes) -> CommandSet:
     Raises :class:`ProtocolError` when the bytes are not a well-formed command set or
     lack the Command Field.
     """
-    view = memoryview(data)
+    unpack = _ELEMENT.unpack_from
     pos, end = 0, len(data)
-    fields: dict[int, bytes] = {}
+    # Values of the elements looked at, by element number; the last occurrence wins.
+    command_field = responded = status = None
+    sop_class = sop_instance = comment = b""
     while pos < end:
         if pos + 8 > end:
             raise ProtocolError("truncated command set")
-        group, element, length = _ELEMENT.unpack_from(view, pos)
+        group, element, length = unpack(data, pos)
         pos += 8
-        if group != 0x0000 or pos + length > end:
+        stop = pos + length
+        if group != 0x0000 or stop > end:
             raise ProtocolError("malformed command set")
-        fields[element] = bytes(view[pos : pos + length])
-        pos += length
-    if 0x0100 not in fields:
+        if element == 0x0100:
+            command_field = data[pos:stop]
+        elif element == 0x0120:
+            responded = data[pos:stop]
+        elif element == 0x0900:
+            status = data[pos:stop]
+        elif element == 0x0002:
+            sop_class = data[pos:stop]
+        elif element == 0x1000:
+            sop_instance = data[pos:stop]
+        elif element == 0x0902:
+            comment = data[pos:stop]
+        pos = stop
+    if command_field is None:
         raise ProtocolError("command set without Command Field")
-
-    def us(element: int) -> int | None:
-        raw = fields.get(element)
-        if raw is None:
-            return None
-        if len(raw) != 2:
-            raise ProtocolError(f"bad length of (0000,{element:04X})")
-        return int.from_bytes(raw, "little")
-
-    def text(element: int) -> str:
-        return fields.get(element, b"").rstrip(b"\0 ").decode("ascii", "replace")
-
-    command_field = us(0x0100)
-    assert command_field is not None
     return CommandSet(
-        command_field=command_field,
-        message_id_responded=us(0x0120),
-        status=us(0x0900),
-        sop_class_uid=text(0x0002),
-        sop_instance_uid=text(0x1000),
-        error_comment=text(0x0902),
+        command_field=_us(0x0100, command_field),
+        message_id_responded=None if responded is None else _us(0x0120, responded),
+        status=None if status is None else _us(0x0900, status),
+        sop_class_uid=_text(sop_class),
+        sop_instance_uid=_text(sop_instance),
+        error_comment=_text(comment),
     )
+
+
+def _us(element: int, raw: bytes) -> int:
+    if len(raw) != 2:
+        raise ProtocolError(f"bad length of (0000,{element:04X})")
+    return raw[0] | raw[1] << 8
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\0 ").decode("ascii", "replace") if raw else ""

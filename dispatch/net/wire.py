@@ -114,6 +114,9 @@ class Wire:
         self._more = 0 if self.tls else _MSG_MORE  # SSLSocket.sendall takes no flags
         self._fd = sock.fileno()
         self._buf = bytearray()
+        self._readable = False
+        """A poll() found the socket readable and nothing was received since: the next
+        receive will not block."""
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
         self._batch: bytearray | None = None
@@ -169,11 +172,13 @@ class Wire:
 
     def wait_readable(self, timeout_s: float | None, what: str) -> None:
         """Block until data arrives, at most ``timeout_s`` (None: rely on the socket timeout)."""
-        if timeout_s is None or self._buf:
+        if timeout_s is None or self._buf or self._readable:
             return
         if self.tls:
             self._tls_wait(timeout_s, what)
-        elif not self._poller.poll(int(timeout_s * 1000)):
+        elif self._poller.poll(int(timeout_s * 1000)):
+            self._readable = True
+        else:
             raise NetworkTimeout(f"{what}: no reply within {timeout_s:g} s")
 
     def _tls_wait(self, timeout_s: float, what: str) -> None:
@@ -198,14 +203,16 @@ class Wire:
         self._buf += chunk
 
     def _fill(self, needed: int, what: str) -> None:
-        while len(self._buf) < needed:
+        buf = self._buf
+        while len(buf) < needed:
+            self._readable = False
             try:
-                chunk = self.sock.recv(max(_RECV_SIZE, needed - len(self._buf)))
+                chunk = self.sock.recv(max(_RECV_SIZE, needed - len(buf)))
             except OSError as exc:
                 raise translate(exc, what) from exc
             if not chunk:
                 raise ConnectionLost(f"{what}: connection closed by peer")
-            self._buf += chunk
+            buf += chunk
 
     def read_pdu(self, max_pdata: int, what: str) -> tuple[int, bytes]:
         """Read one whole PDU and return (type, PDU bytes including the 6-byte header).
@@ -214,16 +221,24 @@ class Wire:
         unlimited), or any other PDU longer than 1 MiB, raises :class:`ProtocolError`
         before the body is read, so a hostile length never becomes an allocation.
         """
-        self._fill(6, what)
-        pdu_type, length = PDU_HEADER.unpack_from(self._buf, 0)
+        buf = self._buf
+        if len(buf) < 6:
+            self._fill(6, what)
+        pdu_type, length = PDU_HEADER.unpack_from(buf, 0)
         limit = (max_pdata or _CONTROL_PDU_LIMIT) if pdu_type == P_DATA_TF else _CONTROL_PDU_LIMIT
         if length > limit:
             raise ProtocolError(
                 f"{what}: peer sent a PDU of {length} bytes, more than the {limit} we accept"
             )
-        self._fill(6 + length, what)
-        pdu = bytes(self._buf[: 6 + length])
-        del self._buf[: 6 + length]
+        end = 6 + length
+        if len(buf) < end:
+            self._fill(end, what)
+        if len(buf) == end:  # as a rule: one PDU per receive
+            pdu = bytes(buf)
+            buf.clear()
+        else:
+            pdu = bytes(buf[:end])
+            del buf[:end]
         return pdu_type, pdu
 
     def send(self, data: bytes, what: str, more: bool = False) -> None:
@@ -232,6 +247,32 @@ class Wire:
             self.sock.sendall(data, self._more if more else 0)
         except OSError as exc:
             raise self._send_error(exc, what) from exc
+
+    def send_pdus(
+        self, head: bytes, data: bytes | memoryview, context_id: int, fragment: int, path: str
+    ) -> None:
+        """Send ``head`` then ``data`` (the data set of ``path``) as P-DATA-TF PDUs of at
+        most ``fragment`` data bytes, the last one marked last, all in one system call on
+        plain TCP."""
+        size = len(data)
+        parts: list[bytes | memoryview] = [head]
+        if size <= fragment:
+            parts += (pdata_header(size, context_id, 2), data)
+            total = len(head) + PDATA_HEADER.size + size
+        else:
+            view = memoryview(data)
+            for start in range(0, size, fragment):
+                piece = view[start : start + fragment]
+                last = start + fragment >= size
+                parts += (pdata_header(len(piece), context_id, 2 if last else 0), piece)
+            total = len(head) + (len(parts) - 1) // 2 * PDATA_HEADER.size + size
+        try:
+            if self.tls:
+                self.sock.sendall(b"".join(parts))
+            else:
+                self._sendmsg_all(parts, False, total)
+        except OSError as exc:
+            raise self._send_error(exc, f"sending {path}") from exc
 
     def send_file_pdus(
         self,
@@ -384,8 +425,12 @@ class Wire:
                 return alert
         return translate(exc, what)
 
-    def _sendmsg_all(self, parts: list[bytes | memoryview], more: bool) -> None:
-        total = sum(len(p) for p in parts)
+    def _sendmsg_all(
+        self, parts: list[bytes | memoryview], more: bool, total: int | None = None
+    ) -> None:
+        """Send ``parts`` (``total`` bytes, counted here when not given)."""
+        if total is None:
+            total = sum(len(p) for p in parts)
         sent = self.sock.sendmsg(parts, (), _MSG_MORE if more else 0)
         if sent < total:
             # Partial send (a full buffer and a signal, or a send timeout): rare, so

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -75,6 +77,38 @@ def test_file_changed_since_submission_is_a_failure_that_halts(
     assert {o.reason for p, o in report.items() if p != str(study.files[0])} == {"job halted"}
     assert store.progress("r1").halted_path == str(study.files[0])
     assert scp.stores == []
+
+
+def test_files_replaced_by_fifos_are_refused_without_blocking(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    # The first file is checked before the association opens, the third while the
+    # second is stored: neither check may wait for a writer to open the FIFO.
+    study = make_study(tmp_path / "s", images=3)
+    chunks = chunks_of(study.files, 10)
+    fifos = [study.files[0], study.files[2]]
+    for path in fifos:
+        path.unlink()
+        os.mkfifo(path)
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="r11", halt=False)
+    store.create_job(spec, chunks)
+    runner = threading.Thread(
+        target=run_chunk, args=(spec, chunks[0], store, MemorySlots()), daemon=True
+    )
+    runner.start()
+    runner.join(10)
+    blocked = runner.is_alive()
+    if blocked:  # a writer lets the blocked reader go, and the run end
+        for path in fifos:
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        runner.join(5)
+    assert not blocked
+    report = {o.path: o for o in store.report("r11")}
+    assert {report[str(p)].reason for p in fifos} == {"changed since submission"}
+    assert report[str(study.files[1])].outcome is Outcome.STORED
+    assert [s.sop_instance_uid for s in scp.stores] == [study.sop_instance_uids[1]]
 
 
 def test_chunk_held_by_another_runner_is_left_alone(scp: StorageScp, tmp_path: Path) -> None:

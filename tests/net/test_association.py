@@ -3,6 +3,7 @@ scripted raw peer for what no well-behaved SCP does."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -14,6 +15,7 @@ from dispatch.dicomfile import read_info
 from dispatch.errors import (
     AssociationRejectedPermanent,
     AssociationRejectedTransient,
+    BadFile,
     ConnectFailed,
     NetworkTimeout,
     PeerAborted,
@@ -21,7 +23,8 @@ from dispatch.errors import (
 )
 from dispatch.net import Association, DataSource
 from dispatch.proposals import build_contexts
-from dispatch.settings import AssociationSettings, Timeouts
+from dispatch.sender import store_file
+from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
 from dispatch.uids import EXPLICIT_LE, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from tests.net.rawpeer import RawPeer, accept_all, read_pdu
 from tests.support.dicom_files import make_file
@@ -97,6 +100,36 @@ def test_fragments_respect_peer_limit_and_max_send_pdu(
     record = scp.wait_for_associations(1)[0]
     assert 0 < record.largest_pdu - 6 <= limit
     assert [s.data for s in scp.wait_for_stores(2)] == [_dataset_bytes(big), _dataset_bytes(small)]
+
+
+@pytest.mark.parametrize(("peer_max", "limit"), [(4096, 4096), (0, 131072)])
+def test_data_sets_in_memory_are_cut_like_those_of_files(
+    scp: StorageScp, tmp_path: Path, peer_max: int, limit: int
+) -> None:
+    scp.max_pdu = peer_max
+    path = make_file(tmp_path / "a.dcm", size=20_000)
+    info = read_info(str(path))
+    assoc = Association.open(_settings(scp.port))
+    context = next(c for c in assoc.accepted if c.transfer_syntax == info.transfer_syntax)
+    data = DataSource.memory(str(path), _dataset_bytes(path))
+    assert assoc.store(context, info.sop_class_uid, info.sop_instance_uid, data).status == 0
+    assoc.release()
+
+    record = scp.wait_for_associations(1)[0]
+    assert 0 < record.largest_pdu - 6 <= limit
+    assert [s.data for s in scp.wait_for_stores(1)] == [_dataset_bytes(path)]
+
+
+def test_a_file_shorter_than_its_info_fails_after_an_abort(scp: StorageScp, tmp_path: Path) -> None:
+    path = make_file(tmp_path / "a.dcm", size=20_000)
+    info = read_info(str(path))
+    os.truncate(path, path.stat().st_size - 100)
+    assoc = Association.open(_settings(scp.port))
+    with pytest.raises(BadFile, match="file ended early"):
+        store_file(assoc, str(path), SendPolicy(), info)
+    assert not assoc.is_open
+    assert scp.wait_for_associations(1)[0].ended in ("aborted", "closed")
+    assert scp.stores == []
 
 
 @pytest.mark.parametrize(
@@ -189,6 +222,47 @@ def test_wrong_message_id_in_response_is_a_protocol_error(tmp_path: Path) -> Non
     assoc = Association.open(_settings(peer.port))
     with pytest.raises(ProtocolError, match="unexpected command"):
         _store(assoc, make_file(tmp_path / "a.dcm"))
+    peer.join()
+
+
+def _command(elements: list[tuple[int, bytes]]) -> bytes:
+    """An implicit VR little endian command set with its group length."""
+    body = b"".join(struct.pack("<HHL", 0, e, len(v)) + v for e, v in elements)
+    return struct.pack("<HHLL", 0, 0, 4, len(body)) + body
+
+
+def _pdv(fragment: bytes, control: int) -> bytes:
+    return struct.pack(">LBB", len(fragment) + 2, 1, control) + fragment
+
+
+def test_a_response_in_several_fragments_and_pdus_is_put_together(tmp_path: Path) -> None:
+    response = _command(
+        [
+            (0x0002, CT.encode() + b"\0"),
+            (0x0100, struct.pack("<H", 0x8001)),
+            (0x0120, struct.pack("<H", 1)),
+            (0x0800, struct.pack("<H", 0x0101)),
+            (0x0900, struct.pack("<H", 0xB000)),
+            (0x0902, b"odd "),
+        ]
+    )
+    # Two fragments in the first P-DATA-TF, the last one in a second.
+    first = _pdv(response[:10], 0x01) + _pdv(response[10:30], 0x01)
+    second = _pdv(response[30:], 0x03)
+
+    def script(conn: socket.socket) -> None:
+        _type, rq = read_pdu(conn)
+        conn.sendall(accept_all(rq))
+        read_pdu(conn)
+        read_pdu(conn)
+        for pdu in (first, second):
+            conn.sendall(struct.pack(">BxL", 0x04, len(pdu)) + pdu)
+        read_pdu(conn)
+
+    peer = RawPeer(script)
+    assoc = Association.open(_settings(peer.port))
+    assert _store(assoc, make_file(tmp_path / "a.dcm")) == 0xB000
+    assoc.abort()
     peer.join()
 
 
