@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -52,10 +52,19 @@ class FileOutcome:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the status as ``0xNNNN`` text."""
-        data = asdict(self)
-        data["outcome"] = self.outcome.value
-        data["status"] = None if self.status is None else f"0x{self.status:04X}"
-        return data
+        # Spelled out rather than dataclasses.asdict, which deep-copies: this runs once
+        # per file recorded. tests/test_outcome.py keeps the two in step.
+        return {
+            "path": self.path,
+            "outcome": self.outcome.value,
+            "status": None if self.status is None else f"0x{self.status:04X}",
+            "reason": self.reason,
+            "bytes": self.bytes,
+            "sop_class_uid": self.sop_class_uid,
+            "sop_instance_uid": self.sop_instance_uid,
+            "transfer_syntax": self.transfer_syntax,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass

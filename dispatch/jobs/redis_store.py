@@ -512,8 +512,7 @@ class RedisJobStore:
         flags = self._r.smismember(self._key(job_id, "stored"), paths)
         return {p for p, flag in zip(paths, flags, strict=True) if flag}
 
-    def settled(self, job_id: str, chunk_id: str) -> set[str]:
-        paths = [f.path for f in self.chunk(job_id, chunk_id).files]
+    def settled(self, job_id: str, paths: Sequence[str]) -> set[str]:
         if not paths:
             return set()
         found = self._r.hmget(self._key(job_id, "outcomes"), paths)

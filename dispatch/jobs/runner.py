@@ -174,7 +174,7 @@ def run_chunk(
             return ChunkResult(ChunkStatus.DONE, chunk_id)
         # Files stored, or failed for good, are not sent again: a retry is for what a
         # transient failure left unconfirmed.
-        settled = store.settled(job_id, chunk_id)
+        settled = store.settled(job_id, [f.path for f in chunk.files])
         todo = [f for f in chunk.files if f.path not in settled]
         if not todo or run.stop_if_stopped(todo, fresh=True):
             return run.finish()

@@ -171,10 +171,10 @@ class JobStore(Protocol):
     def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
         """The paths of the chunk that the peer confirmed (STORED)."""
 
-    def settled(self, job_id: str, chunk_id: str) -> set[str]:
-        """The paths of the chunk with a final outcome: stored, or failed for good (a
-        permanent failure, or retries exhausted). A retry sends none of them again;
-        transient failures are not recorded until they are final."""
+    def settled(self, job_id: str, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` (files of the job) with a final outcome: stored, or failed
+        for good (a permanent failure, or retries exhausted). A retry sends none of them
+        again; transient failures are not recorded until they are final."""
 
     def halt(self, job_id: str, path: str, reason: str) -> bool:
         """Halt the job for the first permanent failure (``path`` and its ``reason``):
@@ -384,12 +384,10 @@ class MemoryJobStore:
             files = chunk.files if chunk else ()
             return {f.path for f in files if f.path in job.stored_paths}
 
-    def settled(self, job_id: str, chunk_id: str) -> set[str]:
+    def settled(self, job_id: str, paths: Sequence[str]) -> set[str]:
         with self._lock:
-            job = self._job(job_id)
-            chunk = job.chunks.get(chunk_id)
-            files = chunk.files if chunk else ()
-            return {f.path for f in files if f.path in job.outcomes}
+            outcomes = self._job(job_id).outcomes
+            return {p for p in paths if p in outcomes}
 
     def halt(self, job_id: str, path: str, reason: str) -> bool:
         with self._lock:

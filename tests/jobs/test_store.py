@@ -69,7 +69,8 @@ def test_record_counts_and_confirms(store: JobStore) -> None:
     assert (p.stored, p.failed, p.not_sent, p.bytes_stored) == (1, 1, 0, 100)
     assert p.failures == {"0xC000 (Error: cannot understand)": 1}
     assert store.confirmed(job, "c00001") == {"/a/1"}
-    assert store.settled(job, "c00001") == {"/a/1", "/a/2"}
+    assert store.settled(job, ["/a/1", "/a/2", "/a/3"]) == {"/a/1", "/a/2"}
+    assert store.settled(job, []) == set()
 
 
 def test_stored_file_is_never_overwritten_nor_counted_twice(store: JobStore) -> None:
@@ -95,7 +96,7 @@ def test_record_many_records_in_order_as_record_does(store: JobStore) -> None:
     assert store.record_many(job, []) == []
     p = store.progress(job)
     assert (p.stored, p.failed, p.not_sent, p.bytes_stored, p.failures) == (3, 0, 0, 600, {})
-    assert store.settled(job, "c00001") == {"/a/1", "/a/2"}
+    assert store.settled(job, ["/a/1", "/a/2"]) == {"/a/1", "/a/2"}
     assert store.record_many("nope", [stored("/x")]) == [False]
 
 

@@ -1,0 +1,25 @@
+"""Per-file outcomes: the JSON form names every field once, in declaration order."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dispatch.outcome import FileOutcome, Outcome
+
+
+def test_json_form_holds_every_field_with_status_as_hex_text() -> None:
+    outcome = FileOutcome(
+        "/data/a.dcm",
+        Outcome.FAILED,
+        status=0xC000,
+        reason="cannot understand",
+        bytes=0,
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.7",
+        sop_instance_uid="1.2.3",
+        transfer_syntax="1.2.840.10008.1.2.1",
+        seconds=0.25,
+    )
+    data = outcome.to_json()
+    assert list(data) == [f.name for f in dataclasses.fields(FileOutcome)]
+    assert data == {**dataclasses.asdict(outcome), "outcome": "failed", "status": "0xC000"}
+    assert FileOutcome(path="b", outcome=Outcome.STORED).to_json()["status"] is None
