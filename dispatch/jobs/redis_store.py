@@ -98,20 +98,24 @@ return 1
 )
 
 # The same for many outcomes at once: one round trip, one renewal of the TTLs.
-# KEYS: as _RECORD ; ARGV: ttl ms, now s, then per outcome: path, json, kind, failure
-# key, bytes. Returns one 0/1 per outcome, or -1 for an unknown job.
+# KEYS: as _RECORD ; ARGV: ttl ms, now s, and a JSON array holding per outcome an array
+# [path, json, kind, failure key, bytes]: one argument instead of five per outcome,
+# which redis-py would encode one by one. Returns a string of one "0" or "1" per outcome
+# (a reply redis-py reads in one piece, unlike an array), or -1 for an unknown job.
 _RECORD_MANY = (
     _NOW
     + _RECORD_ONE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local out = {}
-for i = 3, #ARGV, 5 do
-  out[#out + 1] = record_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+local items = cjson.decode(ARGV[3])
+for i = 1, #items do
+  local it = items[i]
+  out[#out + 1] = record_one(it[1], it[2], it[3], it[4], it[5])
 end
 redis.call('HSET', KEYS[1], 'updated', ARGV[2])
 touch(tonumber(ARGV[1]))
-return out
+return table.concat(out)
 """
 )
 
@@ -497,13 +501,11 @@ class RedisJobStore:
     def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
         if not outcomes:
             return []
-        args: list[Any] = [self.ttl_ms, time.time()]
-        for outcome in outcomes:
-            args += _outcome_args(outcome)
-        result = self._record_many(keys=self._keys(job_id), args=args)
-        if not isinstance(result, list):  # -1: the job is unknown
+        items = json.dumps([_outcome_args(outcome) for outcome in outcomes])
+        result = self._record_many(keys=self._keys(job_id), args=[self.ttl_ms, time.time(), items])
+        if isinstance(result, int):  # -1: the job is unknown
             return [False] * len(outcomes)
-        return [int(flag) == 1 for flag in result]
+        return [flag == "1" for flag in result]
 
     def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
         paths = [f.path for f in self.chunk(job_id, chunk_id).files]
@@ -674,10 +676,11 @@ class RedisJobStore:
 
 def _outcome_args(outcome: FileOutcome) -> list[Any]:
     """The five script arguments of one outcome: path, JSON, kind, failure key, bytes."""
+    data = outcome_to_dict(outcome)
     return [
         outcome.path,
-        json.dumps(outcome_to_dict(outcome)),
+        json.dumps(data),
         outcome.outcome.value,
-        failure_key(outcome),
+        data["failure_key"],
         outcome.bytes if outcome.outcome is Outcome.STORED else 0,
     ]
