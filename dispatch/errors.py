@@ -20,6 +20,7 @@ retried later, a :class:`PermanentError` will not.
         ├── TlsError                  TLS handshake failed (certificate refused, no
         │                             common protocol version or cipher suite)
         ├── IdentityNotConfirmed      -rsp: the peer did not confirm the user identity
+        ├── ScanFailed                the scan of a job's inputs broke off
         └── FailureStatus             any other non-success C-STORE status
 
 Socket, TLS and file errors are translated into this tree at the boundary of
@@ -110,6 +111,10 @@ class TlsError(PermanentError):
 
 class IdentityNotConfirmed(PermanentError):
     """A positive user identity response was requested (-rsp) and the peer sent none."""
+
+
+class ScanFailed(PermanentError):
+    """The scan of a job's inputs broke off before its end (its reader process died)."""
 
 
 class StoreStatusError(DispatchError):

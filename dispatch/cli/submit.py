@@ -23,11 +23,12 @@ from dispatch.errors import DispatchError, UsageError
 
 if TYPE_CHECKING:
     from dispatch.jobs.model import JobSpec
+    from dispatch.jobs.reader import ChildReader
     from dispatch.jobs.store import JobStore
     from dispatch.observe import SendObserver
     from dispatch.outcome import FileOutcome
 
-_SWITCH_S = 0.0005
+_SWITCH_S = 0.00005
 """Python's thread switch interval while the embedded mode's threads run (see there)."""
 
 _Q = "queue options"
@@ -252,56 +253,74 @@ def _submit(send: SendOptions, queue: QueueOptions) -> int:
         from dispatch.jobs.embedded import EmbeddedRun
         from dispatch.jobs.store import MemoryJobStore
 
-        memory = MemoryJobStore()
-        observer = (
-            _observe_in_process(send.metrics_port, memory, spec) if send.metrics_port else None
-        )
-        if queue.jobs > spec.max_associations:
-            log.warning(
-                "--jobs %d: at most %d associations to this peer at once (--max-associations)",
-                queue.jobs,
-                spec.max_associations,
+        reader: ChildReader | None = None
+        if not send.required_only:
+            from dispatch.jobs.reader import ChildReader
+
+            # The files are read in a child process, forked before any thread starts
+            # (see dispatch.jobs.reader): the sender threads then have the interpreter
+            # lock to themselves instead of sharing it with the scan.
+            reader = ChildReader(inputs, send.policy.read_mode)
+            items = scanner.group(reader)
+
+        def run_embedded() -> int:
+            memory = MemoryJobStore()
+            observer = (
+                _observe_in_process(send.metrics_port, memory, spec) if send.metrics_port else None
             )
+            if queue.jobs > spec.max_associations:
+                log.warning(
+                    "--jobs %d: at most %d associations to this peer at once (--max-associations)",
+                    queue.jobs,
+                    spec.max_associations,
+                )
 
-        def on_file(_outcome: FileOutcome) -> None:
-            if display.due():
-                display(memory.progress(spec.job_id))
+            def on_file(_outcome: FileOutcome) -> None:
+                if display.due():
+                    display(memory.progress(spec.job_id))
 
-        run = EmbeddedRun(
-            spec,
-            memory,
-            jobs=queue.jobs,
-            on_progress=on_file if send.log_level != "fatal" else None,
-            retry_base_s=config.retry_base_s,
-            retry_cap_s=config.retry_cap_s,
-            lease_s=config.lease_s,
-        ).start()
+            run = EmbeddedRun(
+                spec,
+                memory,
+                jobs=queue.jobs,
+                on_progress=on_file if send.log_level != "fatal" else None,
+                retry_base_s=config.retry_base_s,
+                retry_cap_s=config.retry_cap_s,
+                lease_s=config.lease_s,
+            ).start()
 
-        def embedded_problem(outcome: FileOutcome) -> None:
-            problem(outcome)
-            if observer is not None:
-                observer.file_done(spec.destination, outcome)
+            def embedded_problem(outcome: FileOutcome) -> None:
+                problem(outcome)
+                if observer is not None:
+                    observer.file_done(spec.destination, outcome)
 
-        # The sender threads and the scan share the GIL: with Python's default switch
-        # interval (5 ms) a thread whose peer has answered waits that long for its turn,
-        # so a short one keeps every association busy.
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(_SWITCH_S)
+            # The sender threads share the GIL (with the grouping of the scan, or with all
+            # of it under -R): with Python's default switch interval (5 ms) a thread whose
+            # peer has answered waits that long for its turn, so a short one keeps every
+            # association busy.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(_SWITCH_S)
+            try:
+                fed = feed_job(memory, spec, items, on_chunk=run.add, on_problem=embedded_problem,
+                               pending=scanner.pending)  # fmt: skip
+                if not fed.created:
+                    run.join()
+                    log.critical("no input files to be sent")
+                    return 1
+                final = run.join()
+            finally:
+                sys.setswitchinterval(interval)
+            log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, fed.files,
+                     fed.chunks, queue.jobs)  # fmt: skip
+            display.close()
+            code = finish_job(memory, final, send.report, quiet=send.log_level == "fatal")
+            return code if fed_ok(fed) else code or 1
+
         try:
-            fed = feed_job(memory, spec, items, on_chunk=run.add, on_problem=embedded_problem,
-                           pending=scanner.pending)  # fmt: skip
-            if not fed.created:
-                run.join()
-                log.critical("no input files to be sent")
-                return 1
-            final = run.join()
+            return run_embedded()
         finally:
-            sys.setswitchinterval(interval)
-        log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, fed.files,
-                 fed.chunks, queue.jobs)  # fmt: skip
-        display.close()
-        code = finish_job(memory, final, send.report, quiet=send.log_level == "fatal")
-        return code if fed_ok(fed) else code or 1
+            if reader is not None:
+                reader.close()
 
     from dispatch.jobs.enqueue import publisher_for, resend_reaped, send_chunks, wait_for_job
 

@@ -77,7 +77,29 @@ def scan(paths: Iterable[str], read_mode: ReadMode = ReadMode.FILE) -> ScanResul
     return result
 
 
-def _read(path: str, read_mode: ReadMode) -> tuple[str, FileRef, str] | FileOutcome:
+Found = tuple[str, FileRef, str]
+"""A usable file as read: (study key, reference without its index, SOP class)."""
+
+
+def read_files(
+    inputs: Iterable[str | FileOutcome], read_mode: ReadMode
+) -> Iterator[Found | FileOutcome]:
+    """The first stage of :meth:`Scanner.items`: read each path of ``inputs`` once (a
+    path given twice is read once), in order; an outcome (a problem found before) is
+    passed on in its place. Yields what :func:`_read` finds. Depends on nothing but its
+    arguments, so it may run in another process (:mod:`dispatch.jobs.reader`)."""
+    seen: set[str] = set()
+    for item in inputs:
+        if isinstance(item, FileOutcome):
+            yield item
+            continue
+        if item in seen:
+            continue
+        seen.add(item)
+        yield _read(item, read_mode)
+
+
+def _read(path: str, read_mode: ReadMode) -> Found | FileOutcome:
     """(study key, reference, SOP class) of a usable file, else its NOT_SENT outcome."""
     try:
         stat = os.stat(path)
@@ -157,21 +179,18 @@ class Scanner:
     def items(self, inputs: Iterable[str | FileOutcome]) -> Iterator[Chunk | FileOutcome]:
         """Scan ``inputs`` (paths of files; an outcome is a problem found before, passed
         on in its place). A path given twice is scanned once."""
-        seen: set[str] = set()
+        return self.group(read_files(inputs, self.read_mode))
+
+    def group(self, found: Iterable[Found | FileOutcome]) -> Iterator[Chunk | FileOutcome]:
+        """The second stage of :meth:`items`: group what :func:`read_files` found into
+        chunks, passing problems on."""
         usable = 0  # files found usable so far: the next one's index (for +II)
         pending, last_seen = self._pending, self._last_seen
-        for item in inputs:
+        for item in found:
             if isinstance(item, FileOutcome):
                 yield item
                 continue
-            if item in seen:
-                continue
-            seen.add(item)
-            found = _read(item, self.read_mode)
-            if isinstance(found, FileOutcome):
-                yield found
-                continue
-            key, ref, sop_class = found
+            key, ref, sop_class = item
             ref = replace(ref, index=usable)
             usable += 1
             self._classes.setdefault(sop_class, None)
