@@ -60,22 +60,31 @@ end
 """
 )
 
+# record_one's counters in the job's meta hash go up at once, or with ``acc`` (a table)
+# are summed there for the caller to add in one HINCRBY per counter.
 _RECORD_ONE = """
-local function record_one(path, data, kind, fkey, nbytes)
+local function bump(acc, field, by)
+  if acc then
+    acc[field] = (acc[field] or 0) + by
+  else
+    redis.call('HINCRBY', KEYS[1], field, by)
+  end
+end
+local function record_one(path, data, kind, fkey, nbytes, acc)
   if redis.call('SISMEMBER', KEYS[4], path) == 1 then return 0 end
   local prev = redis.call('HGET', KEYS[3], path)
   if prev then
     local p = cjson.decode(prev)
-    redis.call('HINCRBY', KEYS[1], p['outcome'], -1)
+    bump(acc, p['outcome'], -1)
     if p['failure_key'] and p['failure_key'] ~= '' then
       redis.call('HINCRBY', KEYS[5], p['failure_key'], -1)
     end
   end
   redis.call('HSET', KEYS[3], path, data)
-  redis.call('HINCRBY', KEYS[1], kind, 1)
+  bump(acc, kind, 1)
   if kind == 'stored' then
     redis.call('SADD', KEYS[4], path)
-    redis.call('HINCRBY', KEYS[1], 'bytes_stored', tonumber(nbytes))
+    bump(acc, 'bytes_stored', tonumber(nbytes))
   end
   if fkey ~= '' then redis.call('HINCRBY', KEYS[5], fkey, 1) end
   return 1
@@ -108,10 +117,14 @@ _RECORD_MANY = (
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local out = {}
+local acc = {}
 local items = cjson.decode(ARGV[3])
 for i = 1, #items do
   local it = items[i]
-  out[#out + 1] = record_one(it[1], it[2], it[3], it[4], it[5])
+  out[#out + 1] = record_one(it[1], it[2], it[3], it[4], it[5], acc)
+end
+for field, by in pairs(acc) do
+  if by ~= 0 then redis.call('HINCRBY', KEYS[1], field, by) end
 end
 redis.call('HSET', KEYS[1], 'updated', ARGV[2])
 touch(tonumber(ARGV[1]))
