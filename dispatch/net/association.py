@@ -148,17 +148,11 @@ class Association:
                 raise ProtocolError(
                     f"unexpected PDU type 0x{pdu_type:02X} instead of A-ASSOCIATE-AC"
                 )
-            negotiated = P.decode_associate_ac(pdu)
+            negotiated, accepted = _negotiated(settings, pdu)
             _check_identity(settings.identity, negotiated)
         except DispatchError as exc:
             _abort_quietly(wire, exc)
             raise
-        proposed = {c.context_id: c.abstract_syntax for c in settings.contexts}
-        accepted = tuple(
-            AcceptedContext(cid, proposed[cid], ts)
-            for cid, (result, ts) in sorted(negotiated.results.items())
-            if result == 0 and cid in proposed and ts
-        )
         assoc = cls(wire, settings, negotiated, accepted)
         assoc.setup_s = time.monotonic() - started
         return assoc
@@ -396,6 +390,39 @@ def _connect(settings: AssociationSettings) -> Wire:
         server_hostname=server_name,
         handshake_timeout_s=timeouts.acse_s or timeouts.socket_s,
     )
+
+
+_Outcome = tuple[P.Negotiated, tuple[AcceptedContext, ...]]
+_NEGOTIATED: dict[tuple[AssociationSettings, bytes], _Outcome] = {}
+"""What recent A-ASSOCIATE-ACs said, by the settings proposed and the AC's bytes: a
+worker opens one association per chunk to the same peer with the same proposal, and
+the peer answers it the same way each time (decoding 128 contexts costs a fraction of a
+millisecond)."""
+_NEGOTIATED_SIZE = 16
+
+
+def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
+    """The decoded A-ASSOCIATE-AC ``pdu`` and the contexts it accepted of ``settings``'s
+    proposal, in context id order. Raises :class:`ProtocolError` for a malformed AC."""
+    key = (settings, pdu)
+    try:
+        found, cacheable = _NEGOTIATED.get(key), True
+    except TypeError:  # settings holding something unhashable: decode every time
+        found, cacheable = None, False
+    if found is not None:
+        return found
+    negotiated = P.decode_associate_ac(pdu)
+    proposed = {c.context_id: c.abstract_syntax for c in settings.contexts}
+    accepted = tuple(
+        AcceptedContext(cid, proposed[cid], ts)
+        for cid, (result, ts) in sorted(negotiated.results.items())
+        if result == 0 and cid in proposed and ts
+    )
+    if cacheable:
+        if len(_NEGOTIATED) >= _NEGOTIATED_SIZE:
+            _NEGOTIATED.pop(next(iter(_NEGOTIATED)))
+        _NEGOTIATED[key] = (negotiated, accepted)
+    return negotiated, accepted
 
 
 def _check_identity(identity: UserIdentity | None, negotiated: P.Negotiated) -> None:
