@@ -745,3 +745,20 @@ def test_the_association_engine_imports_neither_pynetdicom_nor_pydicom() -> None
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_an_identical_accept_is_decoded_once_per_proposal() -> None:
+    from dispatch.net.association import _negotiated
+
+    proposal = settings()
+    first_id = proposal.contexts[0].context_id
+    syntax = proposal.contexts[0].transfer_syntaxes[0]
+    accept = pynetdicom_ac([(first_id, 0, syntax)])
+    refuse = pynetdicom_ac([(first_id, 4, syntax)])
+
+    negotiated, accepted = _negotiated(proposal, accept)
+    assert [(c.context_id, c.transfer_syntax) for c in accepted] == [(first_id, syntax)]
+    assert _negotiated(proposal, bytes(accept)) == (negotiated, accepted)
+    assert _negotiated(proposal, bytes(accept))[0] is negotiated  # decoded once
+    # Another answer to the same proposal is decoded afresh.
+    assert _negotiated(proposal, refuse)[1] == ()
