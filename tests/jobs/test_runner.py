@@ -7,6 +7,7 @@ import dataclasses
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dispatch.jobs.embedded import run_embedded
@@ -14,7 +15,7 @@ from dispatch.jobs.model import JobState
 from dispatch.jobs.runner import ChunkStatus, run_chunk
 from dispatch.jobs.slots import MemorySlots
 from dispatch.jobs.store import MemoryJobStore
-from dispatch.outcome import Outcome
+from dispatch.outcome import FileOutcome, Outcome
 from tests.jobs.support import chunks_of, make_spec
 from tests.support.dicom_files import make_study
 from tests.support.scp import StorageScp
@@ -195,3 +196,59 @@ def test_an_unchanged_file_is_sent_from_what_the_scan_read(scp: StorageScp, tmp_
         new.decode(),
         study.sop_instance_uids[1],
     ]
+
+
+def _run_in_thread(target: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_slow_answer_records_what_is_held_before_the_next_file(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=5)
+    chunks = chunks_of(study.files, 10)
+    stores_at_record: list[tuple[int, int]] = []
+
+    class Spy(MemoryJobStore):
+        def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
+            stores_at_record.append((len(outcomes), len(scp.stores)))
+            return super().record_many(job_id, outcomes)
+
+    store = Spy()
+    spec = make_spec(scp.host, scp.port, job_id="slow1")
+    store.create_job(spec, chunks)
+    scp.stall_on_store(3)
+    runner = _run_in_thread(lambda: run_chunk(spec, chunks[0], store, MemorySlots()))
+    scp.wait_until_stalled()
+    scp.release_stall()
+    runner.join(10)
+    assert store.progress("slow1").stored == 5
+    # The third answer was slow: every outcome up to it went on record before the
+    # fourth file was sent.
+    recorded = 0
+    for count, stores in stores_at_record:
+        recorded += count
+        if recorded >= 3:
+            assert stores == 3, stores_at_record
+            break
+
+
+def test_a_job_cancelled_while_the_peer_is_slow_sends_nothing_more(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=5)
+    chunks = chunks_of(study.files, 10)
+    store = MemoryJobStore()
+    spec = make_spec(scp.host, scp.port, job_id="slow2")
+    store.create_job(spec, chunks)
+    scp.stall_on_store(3)
+    runner = _run_in_thread(lambda: run_chunk(spec, chunks[0], store, MemorySlots()))
+    scp.wait_until_stalled()
+    assert store.cancel("slow2")
+    scp.release_stall()
+    runner.join(10)
+    assert len(scp.stores) == 3
+    progress = store.progress("slow2")
+    assert (progress.stored, progress.not_sent) == (3, 2)
