@@ -137,15 +137,17 @@ def info_from_dict(path: str, data: dict[str, Any]) -> DicomFileInfo:
 
 @dataclass(frozen=True)
 class Chunk:
-    """At most ``--chunk`` files of one study: what one task sends over one association.
+    """At most ``--chunk`` files: what one task sends over one association. Files of
+    one study, or of ``studies`` small studies packed together, study after study.
 
     ``study_uid`` is the StudyInstanceUID, or the grouping key of a file without one
-    (see :mod:`dispatch.jobs.scan`).
+    (see :mod:`dispatch.jobs.scan`): of the first study when there are several.
     """
 
     chunk_id: str
     study_uid: str
     files: tuple[FileRef, ...]
+    studies: int = 1
 
     @property
     def bytes(self) -> int:
@@ -155,6 +157,7 @@ class Chunk:
         return {
             "chunk_id": self.chunk_id,
             "study_uid": self.study_uid,
+            "studies": self.studies,
             "files": [f.to_dict() for f in self.files],
         }
 
@@ -164,6 +167,7 @@ class Chunk:
             str(data["chunk_id"]),
             str(data["study_uid"]),
             tuple(FileRef.from_dict(f) for f in data["files"]),
+            int(data.get("studies", 1)),
         )
 
 

@@ -31,6 +31,8 @@ QUIET_FILES = 256
 """A study none of whose files was among the last this many scanned is handed out."""
 HOLD_CHUNKS = 2
 """At most this many chunks' worth of files (``max_files`` each) wait across studies."""
+PACK_PARTS = 4
+"""Studies of fewer than ``max_files / PACK_PARTS`` files are packed together."""
 
 
 @dataclass
@@ -122,19 +124,24 @@ class Scanner:
     """The incremental scan: :meth:`items` reads the inputs one by one and yields each
     chunk as soon as it can, and each problem (a NOT_SENT outcome) as it is found.
 
-    Files are grouped by study as in :func:`scan`. A study's pending files become a
-    chunk when any of these happens:
+    Files are grouped by study as in :func:`scan`. A study's pending files are handed
+    out when any of these happens:
 
     - they reach ``max_files``;
     - the study has gone quiet: ``quiet_files`` files of other studies were scanned
       since its last one (studies stored one after the other go out whole, each as
       soon as the next few are under way);
-    - more than ``hold_files`` files are pending across all studies: the study with the
-      most pending files goes out as it is. This bounds what the scan holds back when
-      the inputs list the studies interleaved, and lets sending start early then too;
-    - the inputs end: each study's remaining files are one last chunk.
+    - more than ``hold_files`` files wait across all studies: the study with the most
+      pending files goes out as it is. This bounds what the scan holds back when the
+      inputs list the studies interleaved, and lets sending start early then too;
+    - the inputs end: each study's remaining files go out.
 
-    A study may thus span several chunks, each of at most ``max_files``. Chunk ids are
+    Files handed out become a chunk of their own, unless they are fewer than
+    ``pack_files``: such small studies (one or two images are common) are packed into
+    one chunk, study after study, which goes out once it holds ``pack_files`` (or at
+    the end). A task's fixed costs (a message, an association) then weigh on hundreds
+    of files, not on one or two. A study may span several chunks, and a chunk may hold
+    several small studies; no chunk holds more than ``max_files``. Chunk ids are
     ``c00001``, ``c00002``... in the order the chunks are yielded.
     """
 
@@ -145,6 +152,7 @@ class Scanner:
         *,
         quiet_files: int = QUIET_FILES,
         hold_files: int | None = None,
+        pack_files: int | None = None,
     ) -> None:
         if max_files < 1:
             raise ValueError("max_files must be at least 1")
@@ -152,10 +160,15 @@ class Scanner:
         self.read_mode = read_mode
         self.quiet_files = max(1, quiet_files)
         self.hold_files = max(1, hold_files if hold_files is not None else HOLD_CHUNKS * max_files)
+        packed = pack_files if pack_files is not None else max_files // PACK_PARTS
+        self.pack_files = min(max(1, packed), max_files)
         self._pending: dict[str, list[FileRef]] = {}
         self._last_seen: dict[str, int] = {}
         """Pending studies, least recently seen first: the scan count of their last file."""
+        self._pack: list[FileRef] = []
+        self._pack_studies: list[str] = []
         self._held = 0
+        """Files pending in studies and in the pack."""
         self._classes: dict[str, None] = {}
         self._count = 0
 
@@ -167,14 +180,36 @@ class Scanner:
     def pending(self) -> list[FileRef]:
         """The files scanned but not yet yielded in a chunk (when the caller stops
         early, e.g. the job halted)."""
-        return [ref for refs in self._pending.values() for ref in refs]
+        return [*self._pack, *(ref for refs in self._pending.values() for ref in refs)]
 
-    def _emit(self, key: str) -> Chunk:
-        files = self._pending.pop(key)
-        del self._last_seen[key]
+    def _chunk(self, studies: list[str], files: list[FileRef]) -> Chunk:
         self._held -= len(files)
         self._count += 1
-        return Chunk(f"c{self._count:05d}", key, tuple(files))
+        return Chunk(f"c{self._count:05d}", studies[0], tuple(files), len(studies))
+
+    def _hand_out(self, key: str) -> Iterator[Chunk]:
+        """The study's pending files as a chunk, or into the pack (and the pack out
+        once it is full)."""
+        count = len(self._pending[key])
+        if count < self.pack_files and len(self._pack) + count > self.max_files:
+            # The full pack first, while the study's files are still pending (a caller
+            # that stops at this chunk records them from pending()).
+            yield from self._pack_out()
+        files = self._pending.pop(key)
+        del self._last_seen[key]
+        if len(files) >= self.pack_files:
+            yield self._chunk([key], files)
+            return
+        self._pack += files
+        self._pack_studies.append(key)
+        if len(self._pack) >= self.pack_files:
+            yield from self._pack_out()
+
+    def _pack_out(self) -> Iterator[Chunk]:
+        if self._pack:
+            pack, studies = self._pack, self._pack_studies
+            self._pack, self._pack_studies = [], []
+            yield self._chunk(studies, pack)
 
     def items(self, inputs: Iterable[str | FileOutcome]) -> Iterator[Chunk | FileOutcome]:
         """Scan ``inputs`` (paths of files; an outcome is a problem found before, passed
@@ -202,15 +237,19 @@ class Scanner:
             last_seen.pop(key, None)
             last_seen[key] = usable
             if len(files) >= self.max_files:
-                yield self._emit(key)
+                yield from self._hand_out(key)
             oldest = next(iter(last_seen), None)
             while oldest is not None and usable - last_seen[oldest] >= self.quiet_files:
-                yield self._emit(oldest)
+                yield from self._hand_out(oldest)
                 oldest = next(iter(last_seen), None)
             if self._held > self.hold_files:
-                yield self._emit(max(pending, key=lambda k: len(pending[k])))
+                if pending:
+                    yield from self._hand_out(max(pending, key=lambda k: len(pending[k])))
+                if self._held > self.hold_files:
+                    yield from self._pack_out()
         while pending:
-            yield self._emit(next(iter(pending)))
+            yield from self._hand_out(next(iter(pending)))
+        yield from self._pack_out()
 
 
 def chunk(groups: Mapping[str, Sequence[FileRef]], max_files: int) -> list[Chunk]:

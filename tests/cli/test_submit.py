@@ -53,6 +53,17 @@ def _job_id(stdout: str) -> str:
 # -- the embedded mode (no broker) -------------------------------------------------------
 
 
+def test_small_studies_go_together_over_one_association(scp: StorageScp, tmp_path: Path) -> None:
+    studies = _studies(tmp_path, 6, 1)
+    run = run_cli("submit", "--jobs", "2", *_peer(scp), *_files(studies))
+    assert run.code == 0, run.stderr
+    assert "files: 6 (stored 6, failed 0, not sent 0)" in run.stdout
+    assert len(scp.associations) == 1  # one task for the six one-image studies
+    # Study after study, in the order given.
+    sent = [s.sop_instance_uid for s in scp.stores]
+    assert sent == [uid for study in studies for uid in study.sop_instance_uids]
+
+
 def test_embedded_mode_sends_studies_on_two_associations_at_once(
     scp: StorageScp, tmp_path: Path
 ) -> None:
@@ -60,7 +71,9 @@ def test_embedded_mode_sends_studies_on_two_associations_at_once(
     report = tmp_path / "report.jsonl"
     scp.stall_on_store(1)
     runs: list[cluster.CliRun] = []
-    args = ["submit", "--jobs", "2", "--report", report, *_peer(scp), *_files(studies)]
+    # --chunk 8: studies of two files are not small enough to be packed together.
+    args = ["submit", "--jobs", "2", "--chunk", "8", "--report", report, *_peer(scp)]
+    args += _files(studies)
     thread = threading.Thread(target=lambda: runs.append(run_cli(*args)))
     thread.start()
     try:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -198,6 +199,10 @@ def test_an_unchanged_file_is_sent_from_what_the_scan_read(scp: StorageScp, tmp_
     ]
 
 
+_SLOW_S = 0.05
+"""How long the stalled peer holds its answer: well beyond the runner's 2 ms."""
+
+
 def _run_in_thread(target: Callable[[], object]) -> threading.Thread:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -222,6 +227,7 @@ def test_a_slow_answer_records_what_is_held_before_the_next_file(
     scp.stall_on_store(3)
     runner = _run_in_thread(lambda: run_chunk(spec, chunks[0], store, MemorySlots()))
     scp.wait_until_stalled()
+    time.sleep(_SLOW_S)  # the peer is slow: this is what is being tested
     scp.release_stall()
     runner.join(10)
     assert store.progress("slow1").stored == 5
@@ -247,6 +253,7 @@ def test_a_job_cancelled_while_the_peer_is_slow_sends_nothing_more(
     runner = _run_in_thread(lambda: run_chunk(spec, chunks[0], store, MemorySlots()))
     scp.wait_until_stalled()
     assert store.cancel("slow2")
+    time.sleep(_SLOW_S)  # the peer is slow: this is what is being tested
     scp.release_stall()
     runner.join(10)
     assert len(scp.stores) == 3

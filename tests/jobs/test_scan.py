@@ -134,3 +134,47 @@ def test_scanner_bounds_the_files_held_back_across_interleaved_studies(
         (two.study_uid, 2, 6),
         (one.study_uid, 2, 6),
     ]
+
+
+def test_small_studies_are_packed_together_study_after_study(tmp_path: Path) -> None:
+    studies = [make_study(tmp_path / f"s{n}", images=1) for n in range(5)]
+    big = make_study(tmp_path / "big", images=3)
+    paths = [s.files[0] for s in studies[:3]] + list(big.files) + [s.files[0] for s in studies[3:]]
+    scanner = Scanner(8, quiet_files=2)  # packs studies of fewer than 8 // 4 = 2 files
+    chunks = [c for c in scanner.items(map(str, paths)) if isinstance(c, Chunk)]
+    assert [(c.study_uid, c.studies, len(c.files)) for c in chunks] == [
+        (studies[0].study_uid, 2, 2),
+        (big.study_uid, 1, 3),
+        (studies[2].study_uid, 2, 2),
+        (studies[4].study_uid, 1, 1),
+    ]
+    # Each study's files stay together, in the order the studies were handed out.
+    assert [f.path for f in chunks[0].files] == [str(studies[0].files[0]), str(studies[1].files[0])]
+    assert scanner.pending() == []
+
+
+def test_a_pack_never_exceeds_max_files_and_nothing_scanned_goes_missing(
+    tmp_path: Path,
+) -> None:
+    studies = [make_study(tmp_path / f"s{n}", images=2) for n in range(4)]
+    paths = [str(f) for s in studies for f in s.files]
+    scanner = Scanner(5, quiet_files=1, pack_files=5)
+    scanned: list[str] = []
+
+    def counted() -> Iterator[str]:
+        for path in paths:
+            scanned.append(path)
+            yield path
+
+    handed: list[str] = []
+    sizes: list[int] = []
+    for item in scanner.items(counted()):
+        assert isinstance(item, Chunk)
+        sizes.append(len(item.files))
+        handed += [f.path for f in item.files]
+        # Whenever a chunk comes out (and the caller might stop there), every file
+        # scanned is in a chunk handed out or among the pending ones.
+        assert sorted(handed + [f.path for f in scanner.pending()]) == sorted(scanned)
+    # Two studies of two files make a pack of four; a third would make six: the pack
+    # goes first.
+    assert sizes == [4, 4]
