@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dispatch.errors import ProtocolError, UsageError
+from dispatch.net.recent import Recent
 from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 from dispatch.uids import (
     APPLICATION_CONTEXT,
@@ -76,26 +77,17 @@ def encode_associate_rq(settings: AssociationSettings) -> bytes:
     empty or longer than 16 characters, a UID longer than 64, an item too long for its
     2-byte length), and for a Kerberos, SAML or JWT file that cannot be read.
     """
-    try:
-        cached = _RQ_CACHE.get(settings)
-    except TypeError:  # settings holding something unhashable: encode every time
-        cached = None
+    cached = _RQ_CACHE.get(settings)
     if cached is not None:
         return cached
     encoded = _encode_associate_rq(settings)
-    try:
-        if len(_RQ_CACHE) >= _RQ_CACHE_SIZE:
-            _RQ_CACHE.pop(next(iter(_RQ_CACHE)))
-        _RQ_CACHE[settings] = encoded
-    except TypeError:
-        pass
+    _RQ_CACHE.put(settings, encoded)
     return encoded
 
 
-_RQ_CACHE: dict[AssociationSettings, bytes] = {}
+_RQ_CACHE: Recent[AssociationSettings, bytes] = Recent(16)
 """Encoded requests by settings: a worker opens one association per chunk with the same
 settings, and a Kerberos, SAML or JWT file is then read once."""
-_RQ_CACHE_SIZE = 16
 
 
 def _encode_associate_rq(settings: AssociationSettings) -> bytes:

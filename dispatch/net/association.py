@@ -33,6 +33,7 @@ from dispatch.errors import (
 )
 from dispatch.net import pdu as P
 from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
+from dispatch.net.recent import Recent
 from dispatch.net.wire import Wire
 from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 
@@ -380,22 +381,17 @@ def _connect(settings: AssociationSettings) -> Wire:
 
 
 _Outcome = tuple[P.Negotiated, tuple[AcceptedContext, ...]]
-_NEGOTIATED: dict[tuple[AssociationSettings, bytes], _Outcome] = {}
+_NEGOTIATED: Recent[tuple[AssociationSettings, bytes], _Outcome] = Recent(16)
 """What recent A-ASSOCIATE-ACs said, by the settings proposed and the AC's bytes: a
 worker opens one association per chunk to the same peer with the same proposal, and
 the peer answers it the same way each time (decoding 128 contexts costs a fraction of a
 millisecond)."""
-_NEGOTIATED_SIZE = 16
 
 
 def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
     """The decoded A-ASSOCIATE-AC ``pdu`` and the contexts it accepted of ``settings``'s
     proposal, in context id order. Raises :class:`ProtocolError` for a malformed AC."""
-    key = (settings, pdu)
-    try:
-        found, cacheable = _NEGOTIATED.get(key), True
-    except TypeError:  # settings holding something unhashable: decode every time
-        found, cacheable = None, False
+    found = _NEGOTIATED.get((settings, pdu))
     if found is not None:
         return found
     negotiated = P.decode_associate_ac(pdu)
@@ -405,10 +401,7 @@ def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
         for cid, (result, ts) in sorted(negotiated.results.items())
         if result == 0 and cid in proposed and ts
     )
-    if cacheable:
-        if len(_NEGOTIATED) >= _NEGOTIATED_SIZE:
-            _NEGOTIATED.pop(next(iter(_NEGOTIATED)))
-        _NEGOTIATED[key] = (negotiated, accepted)
+    _NEGOTIATED.put((settings, pdu), (negotiated, accepted))
     return negotiated, accepted
 
 
