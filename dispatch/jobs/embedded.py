@@ -113,7 +113,8 @@ class EmbeddedRun:
                 spec, chunk, store, self.slots, lease_s=self.lease_s, on_progress=self.on_progress
             )
         except Exception as exc:  # a bug must not leave the job hanging
-            log.exception("chunk %s failed", chunk.chunk_id)
+            log.error("chunk %s failed: internal error: %r", chunk.chunk_id, exc)
+            log.debug("chunk %s failed", chunk.chunk_id, exc_info=True)
             paths = tuple(f.path for f in chunk.files)
             give_up(
                 store,
