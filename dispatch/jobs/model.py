@@ -3,7 +3,8 @@
 Everything here is a frozen value that travels through Redis as JSON: the job's
 :class:`JobSpec` (association settings and send policy, never secrets such as TLS key
 passwords, which each worker takes from its own configuration), its :class:`Chunk`s
-(the unit of work of one task: files of one study, sent over one association) and the
+(the unit of work of one task: files of one study, or of several small ones, sent over
+one association) and the
 per-file :class:`~dispatch.outcome.FileOutcome`.
 """
 

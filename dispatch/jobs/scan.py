@@ -10,8 +10,10 @@ without decoding it (many files per second). A file that cannot be used is never
 dropped silently: it lands in :attr:`ScanResult.problems` with its reason, as the
 NOT_SENT outcome the job will report.
 
-A file without a StudyInstanceUID is grouped alone, under the key ``no-study:<path>``:
-guessing which study it belongs to could mix patients on one association.
+A file without a StudyInstanceUID is a group of its own, under the key
+``no-study:<path>``: guessing which study it belongs to could file it under another
+patient's study. Like any small study it may share a chunk (and so an association, as
+every file of a storescu run does) with other small studies.
 """
 
 from __future__ import annotations
