@@ -158,6 +158,13 @@ def choose_context(
     candidates = [c for c in accepted if c.abstract_syntax == sop_class]
     if not candidates:
         raise NoPresentationContext(f"no presentation context for SOP class {sop_class}")
+    deflate_first = prefer_deflated and file_syntax in _CONVERTIBLE_SOURCES
+    if not deflate_first:
+        # The first choice, and by far the most common one, found without the search
+        # below: the file as it is needs no check (this runs once per file sent).
+        for context in candidates:
+            if context.transfer_syntax == file_syntax:
+                return context
     reasons: dict[str, str] = {}
 
     def usable(target: str, lossy_ok: bool) -> bool:
@@ -175,7 +182,7 @@ def choose_context(
         return not why
 
     order: tuple[str, ...] = (file_syntax, EXPLICIT_LE, EXPLICIT_BE, IMPLICIT_LE)
-    if prefer_deflated and file_syntax in _CONVERTIBLE_SOURCES:
+    if deflate_first:
         order = (DEFLATED_LE, *order)
     for wanted in order:
         for context in candidates:

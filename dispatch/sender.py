@@ -81,25 +81,14 @@ def prepare(
     try:
         if info is None:
             info, data = read_info_and_data(path, policy.read_mode)
-        context = None
-        if not policy.prefer_deflated:
-            # choose_context's first choice, found without its general search: a
-            # context of the file's own syntax (the first accepted one), when -xd
-            # does not put deflated before it.
-            syntax = info.transfer_syntax
-            for candidate in assoc.contexts_for(info.sop_class_uid):
-                if candidate.transfer_syntax == syntax:
-                    context = candidate
-                    break
-        if context is None:
-            context = choose_context(
-                assoc.contexts_for(info.sop_class_uid),
-                info.sop_class_uid,
-                info.transfer_syntax,
-                policy.prefer_deflated,
-                policy.allow_lossy,
-                target_checker(info),
-            )
+        context = choose_context(
+            assoc.contexts_for(info.sop_class_uid),
+            info.sop_class_uid,
+            info.transfer_syntax,
+            policy.prefer_deflated,
+            policy.allow_lossy,
+            target_checker(info),
+        )
     except BadFile as exc:
         return Prepared(path, reason=exc.reason)
     except NoPresentationContext as exc:
