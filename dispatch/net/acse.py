@@ -43,7 +43,8 @@ _EXTENDED_NEGOTIATION = 0x56
 _USER_IDENTITY_RQ = 0x58
 _USER_IDENTITY_AC = 0x59
 
-_PDU_HEADER = struct.Struct(">BxL")
+PDU_HEADER = struct.Struct(">BxL")
+"""Every PDU's header: type, reserved byte, length of what follows."""
 _RQ_HEAD = struct.Struct(">BxLHxx16s16s32x")
 """Type, length, protocol version, called and calling AE titles (PS3.8 Table 9-11)."""
 _FIXED_LENGTH = 74
@@ -119,7 +120,7 @@ def _encode_associate_rq(settings: AssociationSettings) -> bytes:
         )
     items.append(_item(_USER_INFORMATION, b"".join(user), "user information item"))
     body = b"".join(items)
-    length = _FIXED_LENGTH - _PDU_HEADER.size + len(body)
+    length = _FIXED_LENGTH - PDU_HEADER.size + len(body)
     return _RQ_HEAD.pack(ASSOCIATE_RQ, length, _PROTOCOL_VERSION, called, calling) + body
 
 
@@ -299,11 +300,11 @@ def decode_associate_rj(pdu: bytes) -> tuple[int, int, int]:
 def _check_header(pdu: bytes, pdu_type: int, minimum: int) -> None:
     if len(pdu) < minimum:
         raise _Malformed(f"{len(pdu)} bytes, at least {minimum} expected")
-    found, length = _PDU_HEADER.unpack_from(pdu)
+    found, length = PDU_HEADER.unpack_from(pdu)
     if found != pdu_type:
         raise _Malformed(f"PDU type 0x{found:02X}")
-    if length != len(pdu) - _PDU_HEADER.size:
-        raise _Malformed(f"PDU length {length} given, {len(pdu) - _PDU_HEADER.size} present")
+    if length != len(pdu) - PDU_HEADER.size:
+        raise _Malformed(f"PDU length {length} given, {len(pdu) - PDU_HEADER.size} present")
 
 
 def _items(data: bytes, start: int, end: int, where: str) -> Iterator[tuple[int, int, int]]:

@@ -11,6 +11,7 @@ from dispatch.net.acse import (
     ASSOCIATE_AC,
     ASSOCIATE_RJ,
     ASSOCIATE_RQ,
+    PDU_HEADER,
     Negotiated,
     decode_associate_ac,
     decode_associate_rj,
@@ -21,9 +22,6 @@ P_DATA_TF = 0x04
 RELEASE_RQ = 0x05
 RELEASE_RP = 0x06
 ABORT = 0x07
-
-PDU_HEADER = struct.Struct(">BxL")
-"""Type, reserved byte, length of what follows."""
 
 PDATA_HEADER = struct.Struct(">BxLLBB")
 """A P-DATA-TF holding one PDV: type, length, PDV item length, context id, control."""
