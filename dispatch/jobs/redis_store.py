@@ -37,7 +37,6 @@ from dispatch.jobs.model import (
     Chunk,
     JobSpec,
     JobState,
-    failure_key,
     outcome_from_dict,
     outcome_to_dict,
 )
@@ -89,43 +88,33 @@ local function record_one(path, data, kind, fkey, nbytes, acc)
   if fkey ~= '' then redis.call('HINCRBY', KEYS[5], fkey, 1) end
   return 1
 end
+-- A JSON array holding per outcome [path, json, kind, failure key, bytes]: one script
+-- argument for any number of outcomes (redis-py would encode five per outcome one by
+-- one). The meta counters are summed and added once. Returns one 0/1 per outcome.
+local function record_items(items_json)
+  local out, acc = {}, {}
+  local items = cjson.decode(items_json)
+  for i = 1, #items do
+    local it = items[i]
+    out[#out + 1] = record_one(it[1], it[2], it[3], it[4], it[5], acc)
+  end
+  for field, by in pairs(acc) do
+    if by ~= 0 then redis.call('HINCRBY', KEYS[1], field, by) end
+  end
+  return out
+end
 """
 
-# KEYS: meta chunks outcomes stored failures done attempts
-# ARGV: path, outcome json, kind, failure key, bytes, ttl ms, now s
-_RECORD = (
-    _NOW
-    + _RECORD_ONE
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local done = record_one(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-if done == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'updated', ARGV[7])
-touch(tonumber(ARGV[6]))
-return 1
-"""
-)
-
-# The same for many outcomes at once: one round trip, one renewal of the TTLs.
-# KEYS: as _RECORD ; ARGV: ttl ms, now s, and a JSON array holding per outcome an array
-# [path, json, kind, failure key, bytes]: one argument instead of five per outcome,
-# which redis-py would encode one by one. Returns a string of one "0" or "1" per outcome
+# Records outcomes (one or many: one round trip, one renewal of the TTLs).
+# KEYS: meta chunks outcomes stored failures done attempts ; ARGV: ttl ms, now s, the
+# outcomes as record_items takes them. Returns a string of one "0" or "1" per outcome
 # (a reply redis-py reads in one piece, unlike an array), or -1 for an unknown job.
 _RECORD_MANY = (
     _NOW
     + _RECORD_ONE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local out = {}
-local acc = {}
-local items = cjson.decode(ARGV[3])
-for i = 1, #items do
-  local it = items[i]
-  out[#out + 1] = record_one(it[1], it[2], it[3], it[4], it[5], acc)
-end
-for field, by in pairs(acc) do
-  if by ~= 0 then redis.call('HINCRBY', KEYS[1], field, by) end
-end
+local out = record_items(ARGV[3])
 redis.call('HSET', KEYS[1], 'updated', ARGV[2])
 touch(tonumber(ARGV[1]))
 return table.concat(out)
@@ -178,19 +167,15 @@ return 1
 )
 
 # KEYS: meta chunks outcomes stored failures done attempts end ; ARGV: ttl ms, now s,
-# then per problem: path, json, kind, failure key, bytes. Returns -1 (unknown job), 0, or
-# 1 when closing finished the job.
+# the problems as record_items takes them. Returns -1 (unknown job), 0, or 1 when
+# closing finished the job.
 _CLOSE = (
     _NOW
     + _RECORD_ONE
     + _FINAL
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local n = 0
-for i = 3, #ARGV, 5 do
-  record_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
-  n = n + 1
-end
+local n = #record_items(ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'total_files', n)
 redis.call('HSET', KEYS[1], 'open', '0', 'updated', ARGV[2])
 touch(tonumber(ARGV[1]))
@@ -354,7 +339,6 @@ class RedisJobStore:
         self._r = client
         self.prefix = prefix
         self.ttl_ms = int(ttl_s * 1000)
-        self._record = client.register_script(_RECORD)
         self._record_many = client.register_script(_RECORD_MANY)
         self._halt = client.register_script(_HALT)
         self._cancel = client.register_script(_CANCEL)
@@ -457,9 +441,7 @@ class RedisJobStore:
             raise UnknownJob(f"no such job: {job_id}")
 
     def close_job(self, job_id: str, problems: Sequence[FileOutcome] = ()) -> bool:
-        args: list[Any] = [self.ttl_ms, time.time()]
-        for outcome in problems:
-            args += _outcome_args(outcome)
+        args = [self.ttl_ms, time.time(), _outcomes_json(problems)]
         result = int(self._close(keys=self._keys(job_id), args=args))
         if result < 0:
             raise UnknownJob(f"no such job: {job_id}")
@@ -496,25 +478,12 @@ class RedisJobStore:
         return ids
 
     def record(self, job_id: str, outcome: FileOutcome) -> bool:
-        data = outcome_to_dict(outcome)
-        result = self._record(
-            keys=self._keys(job_id),
-            args=[
-                outcome.path,
-                json.dumps(data),
-                outcome.outcome.value,
-                failure_key(outcome),
-                outcome.bytes if outcome.outcome is Outcome.STORED else 0,
-                self.ttl_ms,
-                time.time(),
-            ],
-        )
-        return int(result) == 1
+        return self.record_many(job_id, [outcome]) == [True]
 
     def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
         if not outcomes:
             return []
-        items = json.dumps([_outcome_args(outcome) for outcome in outcomes])
+        items = _outcomes_json(outcomes)
         result = self._record_many(keys=self._keys(job_id), args=[self.ttl_ms, time.time(), items])
         if isinstance(result, int):  # -1: the job is unknown
             return [False] * len(outcomes)
@@ -685,6 +654,11 @@ class RedisJobStore:
     def report(self, job_id: str) -> Iterator[FileOutcome]:
         for _path, raw in self._r.hscan_iter(self._key(job_id, "outcomes"), count=500):
             yield outcome_from_dict(json.loads(raw))
+
+
+def _outcomes_json(outcomes: Sequence[FileOutcome]) -> str:
+    """The outcomes as the scripts' ``record_items`` takes them."""
+    return json.dumps([_outcome_args(outcome) for outcome in outcomes])
 
 
 def _outcome_args(outcome: FileOutcome) -> list[Any]:
