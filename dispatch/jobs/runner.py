@@ -48,15 +48,14 @@ _STOP_CHECK_S = 0.25
 _RECORD_BATCH = 64
 _RECORD_DELAY_S = 0.25
 """Stored outcomes are recorded in batches of up to this many, at most this long after
-the first of them (or after a slow answer: see :data:`_SLOW_ANSWER_S`), while the peer
+the first of them (at once when the peer is slow: see :data:`_REPLY_GRACE_S`), while the peer
 stores the next file: one store call per batch costs
 a fraction of one per file. A runner killed before a batch is recorded leaves those
 files unconfirmed; the runner that takes the chunk over sends them once more."""
-_SLOW_ANSWER_S = 0.002
-"""A file whose answer took longer than this has what is held recorded at once, and
-marks the flags for a fresh read: the job may have been halted or cancelled while a
-slow (or stalled) peer stored it. (Timed after the answer, rather than polled for
-while waiting: a poll per file cost more CPU than anything else the runner does.)"""
+_REPLY_GRACE_S = 0.002
+"""A response that takes longer than this has what is held recorded while it is awaited,
+and marks the flags for a fresh read: the job may be halted or cancelled while a slow
+(or stalled) peer stores a file."""
 
 
 class ChunkStatus(StrEnum):
@@ -359,9 +358,15 @@ class _Run:
                 problem, data = read_unchanged(upcoming, upcoming.info is not None)
                 if not problem:
                     ahead[following] = prepare(assoc, upcoming.path, policy, upcoming.info, data)
-            # When due: the round trips overlap the peer's work.
-            self.flush_when_due()
-            self.stopped()
+            if assoc.reply_arriving(_REPLY_GRACE_S):
+                # When due: the round trips overlap the peer's work.
+                self.flush_when_due()
+                self.stopped()
+            else:
+                # A slow answer: record what is held while waiting for it (progress and
+                # metrics then show it during a stall), and read the flags once it answers.
+                self.flush()
+                self._checked_at = -_STOP_CHECK_S
 
         try:
             for index, ref in enumerate(todo):
@@ -421,11 +426,6 @@ class _Run:
                         reason="out_of_resources",
                     )
                 self.record(outcome, batch=outcome.outcome is Outcome.STORED)
-                if outcome.seconds > _SLOW_ANSWER_S:
-                    # A slow peer: what is held goes on record now, and the flags are
-                    # read again before the next file.
-                    self.flush()
-                    self._checked_at = -_STOP_CHECK_S
                 self.halt_for(outcome)
         finally:
             if assoc is not None:

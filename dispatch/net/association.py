@@ -216,6 +216,19 @@ class Association:
             self._abort_after(exc)
             raise
 
+    def reply_arriving(self, timeout_s: float = 0.0) -> bool:
+        """Whether the peer has sent something (the awaited response, as a rule) within
+        ``timeout_s``. For a caller with work it must not leave undone while the peer is
+        slow: False (also when unsure, or the association is broken) means "do it now".
+        Never raises; reads nothing."""
+        if not self._open:
+            return False
+        try:
+            self._wire.wait_readable(timeout_s, "waiting")
+        except DispatchError:
+            return False
+        return True
+
     def _send_dataset(self, head: bytes, context_id: int, data: DataSource) -> None:
         wire, fragment = self._wire, self._fragment
         if data.data is not None:

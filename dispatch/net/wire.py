@@ -114,6 +114,9 @@ class Wire:
         self._more = 0 if self.tls else _MSG_MORE  # SSLSocket.sendall takes no flags
         self._fd = sock.fileno()
         self._buf = bytearray()
+        self._readable = False
+        """A poll() found the socket readable and nothing was received since: the next
+        receive will not block."""
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
         self._batch: bytearray | None = None
@@ -169,11 +172,13 @@ class Wire:
 
     def wait_readable(self, timeout_s: float | None, what: str) -> None:
         """Block until data arrives, at most ``timeout_s`` (None: rely on the socket timeout)."""
-        if timeout_s is None or self._buf:
+        if timeout_s is None or self._buf or self._readable:
             return
         if self.tls:
             self._tls_wait(timeout_s, what)
-        elif not self._poller.poll(int(timeout_s * 1000)):
+        elif self._poller.poll(int(timeout_s * 1000)):
+            self._readable = True
+        else:
             raise NetworkTimeout(f"{what}: no reply within {timeout_s:g} s")
 
     def _tls_wait(self, timeout_s: float, what: str) -> None:
@@ -200,6 +205,7 @@ class Wire:
     def _fill(self, needed: int, what: str) -> None:
         buf = self._buf
         while len(buf) < needed:
+            self._readable = False
             try:
                 chunk = self.sock.recv(max(_RECV_SIZE, needed - len(buf)))
             except OSError as exc:
