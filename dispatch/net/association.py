@@ -31,6 +31,7 @@ from dispatch.errors import (
     PeerAborted,
     ProtocolError,
 )
+from dispatch.net import acse
 from dispatch.net import pdu as P
 from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
 from dispatch.net.recent import Recent
@@ -97,7 +98,7 @@ class Association:
         self,
         wire: Wire,
         settings: AssociationSettings,
-        negotiated: P.Negotiated,
+        negotiated: acse.Negotiated,
         accepted: tuple[AcceptedContext, ...],
     ) -> None:
         self._wire = wire
@@ -132,15 +133,15 @@ class Association:
         """
         started = time.monotonic()
         timeouts = settings.timeouts
-        request = P.encode_associate_rq(settings)  # bad settings fail before connecting
+        request = acse.encode_associate_rq(settings)  # bad settings fail before connecting
         wire = _connect(settings)
         try:
             wire.send(request, "sending A-ASSOCIATE-RQ")
             wire.wait_readable(timeouts.acse_s, "waiting for A-ASSOCIATE-AC")
             pdu_type, pdu = wire.read_pdu(settings.max_pdu, "waiting for A-ASSOCIATE-AC")
             if pdu_type == P.ASSOCIATE_RJ:
-                result, source, reason = P.decode_associate_rj(pdu)
-                text = P.describe_reject(result, source, reason)
+                result, source, reason = acse.decode_associate_rj(pdu)
+                text = acse.describe_reject(result, source, reason)
                 kind = AssociationRejectedTransient if result == 2 else AssociationRejectedPermanent
                 raise kind(text, result, source, reason)
             if pdu_type == P.ABORT:
@@ -393,7 +394,7 @@ def _connect(settings: AssociationSettings) -> Wire:
     )
 
 
-_Outcome = tuple[P.Negotiated, tuple[AcceptedContext, ...]]
+_Outcome = tuple[acse.Negotiated, tuple[AcceptedContext, ...]]
 _NEGOTIATED: Recent[tuple[AssociationSettings, bytes], _Outcome] = Recent(16)
 """What recent A-ASSOCIATE-ACs said, by the settings proposed and the AC's bytes: a
 worker opens one association per chunk to the same peer with the same proposal, and
@@ -407,7 +408,7 @@ def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
     found = _NEGOTIATED.get((settings, pdu))
     if found is not None:
         return found
-    negotiated = P.decode_associate_ac(pdu)
+    negotiated = acse.decode_associate_ac(pdu)
     proposed = {c.context_id: c.abstract_syntax for c in settings.contexts}
     accepted = tuple(
         AcceptedContext(cid, proposed[cid], ts)
@@ -418,7 +419,7 @@ def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
     return negotiated, accepted
 
 
-def _check_identity(identity: UserIdentity | None, negotiated: P.Negotiated) -> None:
+def _check_identity(identity: UserIdentity | None, negotiated: acse.Negotiated) -> None:
     """-rsp: as DCMTK, a user name (and passcode) identity whose positive response was
     requested must be answered; for the ticket kinds nothing is checked."""
     if identity is None or not identity.positive_response:
