@@ -4,12 +4,14 @@ Usage::
 
     assoc = Association.open(settings)          # raises on reject / network errors
     try:
-        response = assoc.store(context, sop_class, sop_instance, DataSource.file_range(...))
+        message_id = assoc.send_request(context, sop_class, sop_instance, data)
+        response = assoc.receive_response(message_id)
     finally:
         assoc.release()                          # or assoc.abort()
 
-Contract: after any exception from :meth:`Association.store` the association has
-already been aborted and closed; it is never reused in an unknown state. Failure
+Contract: after any exception from :meth:`Association.send_request` or
+:meth:`Association.receive_response` the association has already been aborted and
+closed; it is never reused in an unknown state. Failure
 statuses are not exceptions here: the caller gets the :class:`StoreResponse` and
 decides (see :mod:`dispatch.sender`).
 """
@@ -169,22 +171,6 @@ class Association:
     def is_open(self) -> bool:
         return self._open
 
-    def store(
-        self,
-        context: AcceptedContext,
-        sop_class_uid: str,
-        sop_instance_uid: str,
-        data: DataSource,
-    ) -> StoreResponse:
-        """Send one C-STORE-RQ with its data set and wait for the response.
-
-        Raises a :class:`~dispatch.errors.DispatchError` when the exchange breaks
-        (timeout, reset, peer abort, protocol error, file that ends early); the
-        association is aborted first.
-        """
-        message_id = self.send_request(context, sop_class_uid, sop_instance_uid, data)
-        return self.receive_response(message_id)
-
     def send_request(
         self,
         context: AcceptedContext,
@@ -192,9 +178,13 @@ class Association:
         sop_instance_uid: str,
         data: DataSource,
     ) -> int:
-        """First half of :meth:`store`: send the request and its data set; return the
-        message id to pass to :meth:`receive_response`. The caller may do other work
-        (prepare the next file) while the peer stores this one."""
+        """Send one C-STORE-RQ and its data set; return the message id to pass to
+        :meth:`receive_response`. The caller may do other work (prepare the next file)
+        while the peer stores this one.
+
+        Raises a :class:`~dispatch.errors.DispatchError` when the exchange breaks
+        (timeout, reset, peer abort, file that ends early); the association is aborted
+        first."""
         if not self._open:
             raise ConnectionLost("association is no longer open")
         self._message_id = (self._message_id % 0xFFFF) + 1
@@ -210,7 +200,9 @@ class Association:
         return message_id
 
     def receive_response(self, message_id: int) -> StoreResponse:
-        """Second half of :meth:`store`: wait for the C-STORE-RSP to ``message_id``."""
+        """Wait for the C-STORE-RSP to ``message_id``. Raises like :meth:`send_request`
+        (also :class:`~dispatch.errors.ProtocolError` for a response that breaks the
+        protocol), after aborting."""
         try:
             return self._receive_response(message_id)
         except DispatchError as exc:
@@ -441,12 +433,9 @@ def _abort_quietly(wire: Wire, cause: DispatchError | None) -> None:
     if not isinstance(cause, PeerAborted | ConnectionLost):
         source = P.ABORT_SOURCE_PROVIDER if isinstance(cause, ProtocolError) else 0
         reason = P.ABORT_REASON_INVALID_PARAMETER if source else 0
-        try:
-            wire.sock.setblocking(False)  # never wait on a peer that stopped reading
-            wire.sock.send(P.abort_bytes(source, reason))
-        except OSError:
-            pass
-    wire.close()
+        wire.abort(P.abort_bytes(source, reason))
+    else:
+        wire.close()
 
 
 __all__ = [

@@ -438,6 +438,16 @@ class Wire:
             rest = b"".join(bytes(p) for p in parts)[sent:]
             self.sock.sendall(rest, _MSG_MORE if more else 0)
 
+    def abort(self, abort_pdu: bytes) -> None:
+        """Send ``abort_pdu`` if the socket takes it at once, then close; never raises.
+
+        It never waits: a peer that stopped reading must not hold up the abort.
+        """
+        with contextlib.suppress(OSError):
+            self.sock.setblocking(False)
+            self.sock.send(abort_pdu)
+        self.close()
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()

@@ -26,6 +26,7 @@ from dispatch.proposals import build_contexts
 from dispatch.sender import store_file
 from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
 from dispatch.uids import EXPLICIT_LE, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from tests.net.exchange import store
 from tests.net.rawpeer import RawPeer, accept_all, read_pdu
 from tests.support.dicom_files import make_file
 from tests.support.scp import StorageScp
@@ -48,7 +49,7 @@ def _store(assoc: Association, path: Path) -> int:
     context = next(c for c in assoc.accepted if c.transfer_syntax == info.transfer_syntax)
     with open(path, "rb") as f:
         data = DataSource.file_range(str(path), f, info.dataset_offset, info.dataset_length)
-        return assoc.store(context, info.sop_class_uid, info.sop_instance_uid, data).status
+        return store(assoc, context, info.sop_class_uid, info.sop_instance_uid, data).status
 
 
 def _dataset_bytes(path: Path) -> bytes:
@@ -112,7 +113,7 @@ def test_data_sets_in_memory_are_cut_like_those_of_files(
     assoc = Association.open(_settings(scp.port))
     context = next(c for c in assoc.accepted if c.transfer_syntax == info.transfer_syntax)
     data = DataSource.memory(str(path), _dataset_bytes(path))
-    assert assoc.store(context, info.sop_class_uid, info.sop_instance_uid, data).status == 0
+    assert store(assoc, context, info.sop_class_uid, info.sop_instance_uid, data).status == 0
     assoc.release()
 
     record = scp.wait_for_associations(1)[0]

@@ -40,6 +40,7 @@ from dispatch.settings import (
     TlsSettings,
     UserIdentity,
 )
+from tests.net.exchange import store
 from tests.support.certs import KEY_PASSWORD, TlsCerts, make_certs
 from tests.support.dicom_files import make_file
 
@@ -75,8 +76,8 @@ def send_one(config: AssociationSettings, path: Path) -> int:
     try:
         with open(path, "rb") as handle:
             context = assoc.contexts_for(CT)[0]
-            response = assoc.store(
-                context, info.sop_class_uid, info.sop_instance_uid,
+            response = store(
+                assoc, context, info.sop_class_uid, info.sop_instance_uid,
                 DataSource.file_range(str(path), handle, info.dataset_offset,
                                       info.dataset_length),
             )  # fmt: skip
