@@ -19,9 +19,7 @@ decides (see :mod:`dispatch.sender`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from dispatch.errors import (
     AssociationRejectedPermanent,
@@ -32,16 +30,24 @@ from dispatch.errors import (
     NetworkTimeout,
     PeerAborted,
     ProtocolError,
+    SendLimitTooSmall,
 )
 from dispatch.net import acse
 from dispatch.net import pdu as P
 from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
 from dispatch.net.recent import Recent
+from dispatch.net.source import DataSource
 from dispatch.net.wire import Wire
 from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 
 _UNLIMITED_SEND_PDU = 131072
 """What we send at most when neither the peer nor the user sets a limit."""
+
+MIN_SEND_PDU = 14
+"""Smallest maximum PDU length we send with. The standard's floor is 7 (the 6 bytes of
+a PDV item that are not data, and one byte of a fragment: PS3.8 9.3.5 and D.1), but a
+message cut into fragments of a few bytes is mostly headers, and DCMTK's storescu
+refuses every peer limit below 14: so do we, with the same reason given."""
 
 
 @dataclass(frozen=True)
@@ -59,38 +65,6 @@ class StoreResponse:
 
     status: int
     error_comment: str = ""
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where a data set's bytes come from: one of
-
-    - a byte range of an open file (``fd``), sent zero-copy on plain TCP;
-    - bytes in memory (``data``), a small file read whole;
-    - an iterable of byte chunks (``chunks``), a converted data set.
-    """
-
-    path: str
-    fd: int = -1
-    offset: int = 0
-    length: int = 0
-    chunks: Iterable[bytes] | None = None
-    data: bytes | memoryview | None = None
-
-    @classmethod
-    def file_range(cls, path: str, file: BinaryIO | int, offset: int, length: int) -> DataSource:
-        """``length`` bytes from ``offset`` of ``file`` (an open file or its
-        descriptor), which must stay open until the data set has been sent."""
-        return cls(path, file if isinstance(file, int) else file.fileno(), offset, length)
-
-    @classmethod
-    def memory(cls, path: str, data: bytes | memoryview) -> DataSource:
-        """The data set ``data``, already read (from ``path``)."""
-        return cls(path, data=data)
-
-    @classmethod
-    def stream(cls, path: str, chunks: Iterable[bytes]) -> DataSource:
-        return cls(path, chunks=chunks)
 
 
 class Association:
@@ -131,11 +105,15 @@ class Association:
     def open(cls, settings: AssociationSettings) -> Association:
         """Connect and negotiate. Raises :class:`ConnectFailed`, :class:`NetworkTimeout`,
         :class:`AssociationRejectedTransient` / :class:`AssociationRejectedPermanent`,
-        :class:`PeerAborted` or :class:`ProtocolError`.
+        :class:`PeerAborted` or :class:`ProtocolError`; :class:`SendLimitTooSmall` when
+        ``settings.max_send_pdu`` (before connecting) or the peer's maximum PDU length
+        is under :data:`MIN_SEND_PDU`.
         """
         started = time.monotonic()
         timeouts = settings.timeouts
         request = acse.encode_associate_rq(settings)  # bad settings fail before connecting
+        if settings.max_send_pdu:
+            _check_send_limit(settings.max_send_pdu, "the maximum send PDU length")
         wire = _connect(settings)
         try:
             wire.send(request, "sending A-ASSOCIATE-RQ")
@@ -154,6 +132,8 @@ class Association:
                 )
             negotiated, accepted = _negotiated(settings, pdu)
             _check_identity(settings.identity, negotiated)
+            if negotiated.max_pdu:
+                _check_send_limit(negotiated.max_pdu, "the peer's maximum PDU length")
         except DispatchError as exc:
             _abort_quietly(wire, exc)
             raise
@@ -191,8 +171,7 @@ class Association:
         message_id = self._message_id
         try:
             command = encode_c_store_rq(message_id, sop_class_uid, sop_instance_uid)
-            head = P.pdata_header(len(command), context.context_id, 0x03) + command
-            self._send_dataset(head, context.context_id, data)
+            self._wire.send_message(command, data, context.context_id, self._fragment)
         except DispatchError as exc:
             self._abort_after(exc)
             raise
@@ -221,44 +200,6 @@ class Association:
         except DispatchError:
             return False
         return True
-
-    def _send_dataset(self, head: bytes, context_id: int, data: DataSource) -> None:
-        wire, fragment = self._wire, self._fragment
-        if data.data is not None:
-            wire.send_pdus(head, data.data, context_id, fragment, data.path)
-            return
-        if data.chunks is None:
-            wire.send_file_pdus(
-                head, data.fd, data.offset, data.length, context_id, fragment, data.path
-            )
-            return
-        what = f"sending {data.path}"
-        wire.send(head, what, more=True)
-        pending = bytearray()
-        for chunk in data.chunks:
-            pending += chunk
-            if len(pending) > fragment:
-                whole = len(pending) - len(pending) % fragment
-                if whole == len(pending):
-                    whole -= fragment  # keep the last fragment back: it must be marked last
-                wire.send(self._fragments(context_id, pending[:whole], last=False), what, True)
-                del pending[:whole]
-        wire.send(self._fragments(context_id, bytes(pending), last=True), what)
-
-    def _fragments(self, context_id: int, body: bytes | bytearray, *, last: bool) -> bytes:
-        """``body`` as P-DATA-TF PDUs of at most our send limit; the final one marked
-        last when ``last``."""
-        fragment = self._fragment
-        if len(body) <= fragment:
-            return P.pdata_header(len(body), context_id, 0x02 if last else 0x00) + body
-        parts: list[bytes] = []
-        view = memoryview(body)
-        for start in range(0, len(body), fragment):
-            piece = view[start : start + fragment]
-            is_last = last and start + fragment >= len(body)
-            parts.append(P.pdata_header(len(piece), context_id, 0x02 if is_last else 0x00))
-            parts.append(bytes(piece))
-        return b"".join(parts)
 
     def _receive_response(self, message_id: int) -> StoreResponse:
         wire, settings = self._wire, self.settings
@@ -421,6 +362,15 @@ def _check_identity(identity: UserIdentity | None, negotiated: acse.Negotiated) 
     if negotiated.identity_response is None:
         raise IdentityNotConfirmed(
             "User Identity Negotiation failed: Positive response requested but none received"
+        )
+
+
+def _check_send_limit(limit: int, what: str) -> None:
+    """Raise :class:`SendLimitTooSmall` when ``limit`` (``what``) is under
+    :data:`MIN_SEND_PDU`."""
+    if limit < MIN_SEND_PDU:
+        raise SendLimitTooSmall(
+            f"{what} is {limit} bytes, too small to send with (at least {MIN_SEND_PDU})"
         )
 
 
