@@ -18,6 +18,7 @@ from dispatch.proposals import build_contexts
 from dispatch.settings import AssociationSettings
 from tests.net.exchange import store
 from tests.net.rawpeer import Message, RawPeer, accept_all, read_pdu, storing_script
+from tests.net.send_cli import run_send
 from tests.support.dicom_files import make_file
 from tests.support.storescp import Storescp, free_port
 
@@ -148,3 +149,24 @@ def test_storescp_at_its_smallest_limit_receives_the_file_intact(
     assert response.status == 0
     (stored,) = receiver.files()
     assert _dataset_bytes(stored) == _dataset_bytes(path)
+
+
+def test_dispatch_send_says_why_a_peer_limit_cannot_be_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def script(conn: socket.socket) -> None:
+        _type, rq = read_pdu(conn)
+        conn.sendall(accept_all(rq, 7))
+        read_pdu(conn)
+
+    peer = RawPeer(script)
+    path = make_file(tmp_path / "a.dcm")
+    run = run_send(monkeypatch, "127.0.0.1", peer.port, path)
+    peer.join()
+    assert run.code == 1
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if "too small" in line]
+    assert errors == [
+        "F: Association Request Failed: the peer's maximum PDU length is 7 bytes,"
+        f" too small to send with (at least {MIN_SEND_PDU})"
+    ]
