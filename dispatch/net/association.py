@@ -95,6 +95,8 @@ class Association:
         self._fragment = self.max_send_pdu - P.PDV_OVERHEAD
         self._message_id = 0
         self._pending_path = ""
+        self._sent: dict[int, tuple[str, str]] = {}
+        """Message id -> (SOP class, SOP instance) of each request still unanswered."""
         self._open = True
         self.setup_s = 0.0
         """Seconds from connect to A-ASSOCIATE-AC."""
@@ -176,12 +178,14 @@ class Association:
             self._abort_after(exc)
             raise
         self._pending_path = data.path
+        self._sent[message_id] = (sop_class_uid, sop_instance_uid)
         return message_id
 
     def receive_response(self, message_id: int) -> StoreResponse:
-        """Wait for the C-STORE-RSP to ``message_id``. Raises like :meth:`send_request`
-        (also :class:`~dispatch.errors.ProtocolError` for a response that breaks the
-        protocol), after aborting."""
+        """Wait for the C-STORE-RSP to ``message_id``. Raises like :meth:`send_request`,
+        after aborting; also :class:`~dispatch.errors.ProtocolError` for a response that
+        breaks the protocol, or that names another SOP instance or class than the
+        request (a response that names none is taken as it is)."""
         try:
             return self._receive_response(message_id)
         except DispatchError as exc:
@@ -225,6 +229,9 @@ class Association:
             )
         if decoded.status is None:
             raise ProtocolError("C-STORE response without a status")
+        sop_class, sop_instance = self._sent.pop(message_id, ("", ""))
+        _check_named(decoded.sop_instance_uid, sop_instance, "instance")
+        _check_named(decoded.sop_class_uid, sop_class, "SOP class")
         return StoreResponse(decoded.status, decoded.error_comment)
 
     def _collect_pdus(self, pdu_type: int, pdu: bytes, what: str) -> bytes:
@@ -363,6 +370,15 @@ def _check_identity(identity: UserIdentity | None, negotiated: acse.Negotiated) 
         raise IdentityNotConfirmed(
             "User Identity Negotiation failed: Positive response requested but none received"
         )
+
+
+def _check_named(answered: str, sent: str, what: str) -> None:
+    """A C-STORE-RSP confirms the instance (or SOP class) of its request, or none:
+    :class:`ProtocolError` when it names another (``answered``, as decoded, without
+    its padding; empty when the response leaves the element out)."""
+    sent = sent.rstrip("\0 ")
+    if answered and sent and answered != sent:
+        raise ProtocolError(f"the peer's response names {what} {answered}, not {sent}")
 
 
 def _check_send_limit(limit: int, what: str) -> None:
