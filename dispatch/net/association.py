@@ -11,9 +11,10 @@ Usage::
 
 Contract: after any exception from :meth:`Association.send_request` or
 :meth:`Association.receive_response` the association has already been aborted and
-closed; it is never reused in an unknown state. Failure
-statuses are not exceptions here: the caller gets the :class:`StoreResponse` and
-decides (see :mod:`dispatch.sender`).
+closed; it is never reused in an unknown state. Failure statuses are not exceptions
+here: the caller gets the :class:`StoreResponse` and decides (see
+:mod:`dispatch.sender`). A response that names another SOP instance or class than its
+request is one: it confirms nothing.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ _UNLIMITED_SEND_PDU = 131072
 MIN_SEND_PDU = 14
 """Smallest maximum PDU length we send with. The standard's floor is 7 (the 6 bytes of
 a PDV item that are not data, and one byte of a fragment: PS3.8 9.3.5 and D.1), but a
-message cut into fragments of a few bytes is mostly headers, and DCMTK's storescu
-refuses every peer limit below 14: so do we, with the same reason given."""
+message cut into fragments of a few bytes is mostly headers. DCMTK's storescu refuses
+every peer limit below 14, and so do we: a peer storescu sends to, we send to."""
 
 
 @dataclass(frozen=True)
