@@ -20,6 +20,8 @@ retried later, a :class:`PermanentError` will not.
         ├── TlsError                  TLS handshake failed (certificate refused, no
         │                             common protocol version or cipher suite)
         ├── IdentityNotConfirmed      -rsp: the peer did not confirm the user identity
+        ├── SendLimitTooSmall         the peer's (or our) maximum PDU length cannot carry
+        │                             a message
         ├── ScanFailed                the scan of a job's inputs broke off
         └── FailureStatus             any other non-success C-STORE status
 
@@ -111,6 +113,11 @@ class TlsError(PermanentError):
 
 class IdentityNotConfirmed(PermanentError):
     """A positive user identity response was requested (-rsp) and the peer sent none."""
+
+
+class SendLimitTooSmall(PermanentError):
+    """The maximum PDU length to send with, the peer's or the one set, is too small to
+    carry a message in fragments of a sensible size."""
 
 
 class ScanFailed(PermanentError):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dispatch.errors import ProtocolError, UsageError
+from dispatch.net.pdu import ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ, PDU_HEADER
 from dispatch.net.recent import Recent
 from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 from dispatch.uids import (
@@ -23,10 +24,6 @@ from dispatch.uids import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
 )
-
-ASSOCIATE_RQ = 0x01
-ASSOCIATE_AC = 0x02
-ASSOCIATE_RJ = 0x03
 
 # Item types (PS3.8 9.3.2, Annex D; PS3.7 D.3.3).
 _APPLICATION_CONTEXT = 0x10
@@ -43,8 +40,6 @@ _EXTENDED_NEGOTIATION = 0x56
 _USER_IDENTITY_RQ = 0x58
 _USER_IDENTITY_AC = 0x59
 
-PDU_HEADER = struct.Struct(">BxL")
-"""Every PDU's header: type, reserved byte, length of what follows."""
 _RQ_HEAD = struct.Struct(">BxLHxx16s16s32x")
 """Type, length, protocol version, called and calling AE titles (PS3.8 Table 9-11)."""
 _FIXED_LENGTH = 74
@@ -295,6 +290,25 @@ def decode_associate_rj(pdu: bytes) -> tuple[int, int, int]:
     except _Malformed as exc:
         raise ProtocolError(f"malformed A-ASSOCIATE-RJ: {exc}") from None
     return pdu[7], pdu[8], pdu[9]
+
+
+_REJECT_REASONS: dict[tuple[int, int], str] = {
+    (1, 1): "no reason given",
+    (1, 2): "application context name not supported",
+    (1, 3): "calling AE title not recognised",
+    (1, 7): "called AE title not recognised",
+    (2, 1): "no reason given",
+    (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion",
+    (3, 2): "local limit exceeded",
+}
+
+
+def describe_reject(result: int, source: int, reason: int) -> str:
+    """Plain words for an A-ASSOCIATE-RJ, e.g. 'rejected-transient: local limit exceeded'."""
+    kind = {1: "rejected-permanent", 2: "rejected-transient"}.get(result, f"result {result}")
+    why = _REJECT_REASONS.get((source, reason), f"source {source}, reason {reason}")
+    return f"association rejected ({kind}): {why}"
 
 
 def _check_header(pdu: bytes, pdu_type: int, minimum: int) -> None:

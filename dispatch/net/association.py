@@ -4,22 +4,23 @@ Usage::
 
     assoc = Association.open(settings)          # raises on reject / network errors
     try:
-        response = assoc.store(context, sop_class, sop_instance, DataSource.file_range(...))
+        message_id = assoc.send_request(context, sop_class, sop_instance, data)
+        response = assoc.receive_response(message_id)
     finally:
         assoc.release()                          # or assoc.abort()
 
-Contract: after any exception from :meth:`Association.store` the association has
-already been aborted and closed; it is never reused in an unknown state. Failure
-statuses are not exceptions here: the caller gets the :class:`StoreResponse` and
-decides (see :mod:`dispatch.sender`).
+Contract: after any exception from :meth:`Association.send_request` or
+:meth:`Association.receive_response` the association has already been aborted and
+closed; it is never reused in an unknown state. Failure statuses are not exceptions
+here: the caller gets the :class:`StoreResponse` and decides (see
+:mod:`dispatch.sender`). A response that names another SOP instance or class than its
+request is one: it confirms nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from dispatch.errors import (
     AssociationRejectedPermanent,
@@ -30,15 +31,24 @@ from dispatch.errors import (
     NetworkTimeout,
     PeerAborted,
     ProtocolError,
+    SendLimitTooSmall,
 )
+from dispatch.net import acse
 from dispatch.net import pdu as P
 from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
 from dispatch.net.recent import Recent
+from dispatch.net.source import DataSource
 from dispatch.net.wire import Wire
 from dispatch.settings import AssociationSettings, IdentityKind, UserIdentity
 
 _UNLIMITED_SEND_PDU = 131072
 """What we send at most when neither the peer nor the user sets a limit."""
+
+MIN_SEND_PDU = 14
+"""Smallest maximum PDU length we send with. The standard's floor is 7 (the 6 bytes of
+a PDV item that are not data, and one byte of a fragment: PS3.8 9.3.5 and D.1), but a
+message cut into fragments of a few bytes is mostly headers. DCMTK's storescu refuses
+every peer limit below 14, and so do we: a peer storescu sends to, we send to."""
 
 
 @dataclass(frozen=True)
@@ -58,38 +68,6 @@ class StoreResponse:
     error_comment: str = ""
 
 
-@dataclass(frozen=True)
-class DataSource:
-    """Where a data set's bytes come from: one of
-
-    - a byte range of an open file (``fd``), sent zero-copy on plain TCP;
-    - bytes in memory (``data``), a small file read whole;
-    - an iterable of byte chunks (``chunks``), a converted data set.
-    """
-
-    path: str
-    fd: int = -1
-    offset: int = 0
-    length: int = 0
-    chunks: Iterable[bytes] | None = None
-    data: bytes | memoryview | None = None
-
-    @classmethod
-    def file_range(cls, path: str, file: BinaryIO | int, offset: int, length: int) -> DataSource:
-        """``length`` bytes from ``offset`` of ``file`` (an open file or its
-        descriptor), which must stay open until the data set has been sent."""
-        return cls(path, file if isinstance(file, int) else file.fileno(), offset, length)
-
-    @classmethod
-    def memory(cls, path: str, data: bytes | memoryview) -> DataSource:
-        """The data set ``data``, already read (from ``path``)."""
-        return cls(path, data=data)
-
-    @classmethod
-    def stream(cls, path: str, chunks: Iterable[bytes]) -> DataSource:
-        return cls(path, chunks=chunks)
-
-
 class Association:
     """An established association. Build one with :meth:`open`."""
 
@@ -97,7 +75,7 @@ class Association:
         self,
         wire: Wire,
         settings: AssociationSettings,
-        negotiated: P.Negotiated,
+        negotiated: acse.Negotiated,
         accepted: tuple[AcceptedContext, ...],
     ) -> None:
         self._wire = wire
@@ -118,6 +96,8 @@ class Association:
         self._fragment = self.max_send_pdu - P.PDV_OVERHEAD
         self._message_id = 0
         self._pending_path = ""
+        self._sent: dict[int, tuple[str, str]] = {}
+        """Message id -> (SOP class, SOP instance) of each request still unanswered."""
         self._open = True
         self.setup_s = 0.0
         """Seconds from connect to A-ASSOCIATE-AC."""
@@ -128,19 +108,23 @@ class Association:
     def open(cls, settings: AssociationSettings) -> Association:
         """Connect and negotiate. Raises :class:`ConnectFailed`, :class:`NetworkTimeout`,
         :class:`AssociationRejectedTransient` / :class:`AssociationRejectedPermanent`,
-        :class:`PeerAborted` or :class:`ProtocolError`.
+        :class:`PeerAborted` or :class:`ProtocolError`; :class:`SendLimitTooSmall` when
+        ``settings.max_send_pdu`` (before connecting) or the peer's maximum PDU length
+        is under :data:`MIN_SEND_PDU`.
         """
         started = time.monotonic()
         timeouts = settings.timeouts
-        request = P.encode_associate_rq(settings)  # bad settings fail before connecting
+        request = acse.encode_associate_rq(settings)  # bad settings fail before connecting
+        if settings.max_send_pdu:
+            _check_send_limit(settings.max_send_pdu, "the maximum send PDU length")
         wire = _connect(settings)
         try:
             wire.send(request, "sending A-ASSOCIATE-RQ")
             wire.wait_readable(timeouts.acse_s, "waiting for A-ASSOCIATE-AC")
             pdu_type, pdu = wire.read_pdu(settings.max_pdu, "waiting for A-ASSOCIATE-AC")
             if pdu_type == P.ASSOCIATE_RJ:
-                result, source, reason = P.decode_associate_rj(pdu)
-                text = P.describe_reject(result, source, reason)
+                result, source, reason = acse.decode_associate_rj(pdu)
+                text = acse.describe_reject(result, source, reason)
                 kind = AssociationRejectedTransient if result == 2 else AssociationRejectedPermanent
                 raise kind(text, result, source, reason)
             if pdu_type == P.ABORT:
@@ -151,6 +135,8 @@ class Association:
                 )
             negotiated, accepted = _negotiated(settings, pdu)
             _check_identity(settings.identity, negotiated)
+            if negotiated.max_pdu:
+                _check_send_limit(negotiated.max_pdu, "the peer's maximum PDU length")
         except DispatchError as exc:
             _abort_quietly(wire, exc)
             raise
@@ -168,22 +154,6 @@ class Association:
     def is_open(self) -> bool:
         return self._open
 
-    def store(
-        self,
-        context: AcceptedContext,
-        sop_class_uid: str,
-        sop_instance_uid: str,
-        data: DataSource,
-    ) -> StoreResponse:
-        """Send one C-STORE-RQ with its data set and wait for the response.
-
-        Raises a :class:`~dispatch.errors.DispatchError` when the exchange breaks
-        (timeout, reset, peer abort, protocol error, file that ends early); the
-        association is aborted first.
-        """
-        message_id = self.send_request(context, sop_class_uid, sop_instance_uid, data)
-        return self.receive_response(message_id)
-
     def send_request(
         self,
         context: AcceptedContext,
@@ -191,25 +161,32 @@ class Association:
         sop_instance_uid: str,
         data: DataSource,
     ) -> int:
-        """First half of :meth:`store`: send the request and its data set; return the
-        message id to pass to :meth:`receive_response`. The caller may do other work
-        (prepare the next file) while the peer stores this one."""
+        """Send one C-STORE-RQ and its data set; return the message id to pass to
+        :meth:`receive_response`. The caller may do other work (prepare the next file)
+        while the peer stores this one.
+
+        Raises a :class:`~dispatch.errors.DispatchError` when the exchange breaks
+        (timeout, reset, peer abort, file that ends early); the association is aborted
+        first."""
         if not self._open:
             raise ConnectionLost("association is no longer open")
         self._message_id = (self._message_id % 0xFFFF) + 1
         message_id = self._message_id
         try:
             command = encode_c_store_rq(message_id, sop_class_uid, sop_instance_uid)
-            head = P.pdata_header(len(command), context.context_id, 0x03) + command
-            self._send_dataset(head, context.context_id, data)
+            self._wire.send_message(command, data, context.context_id, self._fragment)
         except DispatchError as exc:
             self._abort_after(exc)
             raise
         self._pending_path = data.path
+        self._sent[message_id] = (sop_class_uid, sop_instance_uid)
         return message_id
 
     def receive_response(self, message_id: int) -> StoreResponse:
-        """Second half of :meth:`store`: wait for the C-STORE-RSP to ``message_id``."""
+        """Wait for the C-STORE-RSP to ``message_id``. Raises like :meth:`send_request`,
+        after aborting; also :class:`~dispatch.errors.ProtocolError` for a response that
+        breaks the protocol, or that names another SOP instance or class than the
+        request (a response that names none is taken as it is)."""
         try:
             return self._receive_response(message_id)
         except DispatchError as exc:
@@ -228,44 +205,6 @@ class Association:
         except DispatchError:
             return False
         return True
-
-    def _send_dataset(self, head: bytes, context_id: int, data: DataSource) -> None:
-        wire, fragment = self._wire, self._fragment
-        if data.data is not None:
-            wire.send_pdus(head, data.data, context_id, fragment, data.path)
-            return
-        if data.chunks is None:
-            wire.send_file_pdus(
-                head, data.fd, data.offset, data.length, context_id, fragment, data.path
-            )
-            return
-        what = f"sending {data.path}"
-        wire.send(head, what, more=True)
-        pending = bytearray()
-        for chunk in data.chunks:
-            pending += chunk
-            if len(pending) > fragment:
-                whole = len(pending) - len(pending) % fragment
-                if whole == len(pending):
-                    whole -= fragment  # keep the last fragment back: it must be marked last
-                wire.send(self._fragments(context_id, pending[:whole], last=False), what, True)
-                del pending[:whole]
-        wire.send(self._fragments(context_id, bytes(pending), last=True), what)
-
-    def _fragments(self, context_id: int, body: bytes | bytearray, *, last: bool) -> bytes:
-        """``body`` as P-DATA-TF PDUs of at most our send limit; the final one marked
-        last when ``last``."""
-        fragment = self._fragment
-        if len(body) <= fragment:
-            return P.pdata_header(len(body), context_id, 0x02 if last else 0x00) + body
-        parts: list[bytes] = []
-        view = memoryview(body)
-        for start in range(0, len(body), fragment):
-            piece = view[start : start + fragment]
-            is_last = last and start + fragment >= len(body)
-            parts.append(P.pdata_header(len(piece), context_id, 0x02 if is_last else 0x00))
-            parts.append(bytes(piece))
-        return b"".join(parts)
 
     def _receive_response(self, message_id: int) -> StoreResponse:
         wire, settings = self._wire, self.settings
@@ -291,6 +230,9 @@ class Association:
             )
         if decoded.status is None:
             raise ProtocolError("C-STORE response without a status")
+        sop_class, sop_instance = self._sent.pop(message_id, ("", ""))
+        _check_named(decoded.sop_instance_uid, sop_instance, "instance")
+        _check_named(decoded.sop_class_uid, sop_class, "SOP class")
         return StoreResponse(decoded.status, decoded.error_comment)
 
     def _collect_pdus(self, pdu_type: int, pdu: bytes, what: str) -> bytes:
@@ -393,7 +335,7 @@ def _connect(settings: AssociationSettings) -> Wire:
     )
 
 
-_Outcome = tuple[P.Negotiated, tuple[AcceptedContext, ...]]
+_Outcome = tuple[acse.Negotiated, tuple[AcceptedContext, ...]]
 _NEGOTIATED: Recent[tuple[AssociationSettings, bytes], _Outcome] = Recent(16)
 """What recent A-ASSOCIATE-ACs said, by the settings proposed and the AC's bytes: a
 worker opens one association per chunk to the same peer with the same proposal, and
@@ -407,7 +349,7 @@ def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
     found = _NEGOTIATED.get((settings, pdu))
     if found is not None:
         return found
-    negotiated = P.decode_associate_ac(pdu)
+    negotiated = acse.decode_associate_ac(pdu)
     proposed = {c.context_id: c.abstract_syntax for c in settings.contexts}
     accepted = tuple(
         AcceptedContext(cid, proposed[cid], ts)
@@ -418,7 +360,7 @@ def _negotiated(settings: AssociationSettings, pdu: bytes) -> _Outcome:
     return negotiated, accepted
 
 
-def _check_identity(identity: UserIdentity | None, negotiated: P.Negotiated) -> None:
+def _check_identity(identity: UserIdentity | None, negotiated: acse.Negotiated) -> None:
     """-rsp: as DCMTK, a user name (and passcode) identity whose positive response was
     requested must be answered; for the ticket kinds nothing is checked."""
     if identity is None or not identity.positive_response:
@@ -431,6 +373,24 @@ def _check_identity(identity: UserIdentity | None, negotiated: P.Negotiated) -> 
         )
 
 
+def _check_named(answered: str, sent: str, what: str) -> None:
+    """A C-STORE-RSP confirms the instance (or SOP class) of its request, or none:
+    :class:`ProtocolError` when it names another (``answered``, as decoded, without
+    its padding; empty when the response leaves the element out)."""
+    sent = sent.rstrip("\0 ")
+    if answered and sent and answered != sent:
+        raise ProtocolError(f"the peer's response names {what} {answered}, not {sent}")
+
+
+def _check_send_limit(limit: int, what: str) -> None:
+    """Raise :class:`SendLimitTooSmall` when ``limit`` (``what``) is under
+    :data:`MIN_SEND_PDU`."""
+    if limit < MIN_SEND_PDU:
+        raise SendLimitTooSmall(
+            f"{what} is {limit} bytes, too small to send with (at least {MIN_SEND_PDU})"
+        )
+
+
 def _abort_quietly(wire: Wire, cause: DispatchError | None) -> None:
     """Abort and close, whatever state the socket is in.
 
@@ -440,12 +400,9 @@ def _abort_quietly(wire: Wire, cause: DispatchError | None) -> None:
     if not isinstance(cause, PeerAborted | ConnectionLost):
         source = P.ABORT_SOURCE_PROVIDER if isinstance(cause, ProtocolError) else 0
         reason = P.ABORT_REASON_INVALID_PARAMETER if source else 0
-        try:
-            wire.sock.setblocking(False)  # never wait on a peer that stopped reading
-            wire.sock.send(P.abort_bytes(source, reason))
-        except OSError:
-            pass
-    wire.close()
+        wire.abort(P.abort_bytes(source, reason))
+    else:
+        wire.close()
 
 
 __all__ = [

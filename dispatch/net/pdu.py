@@ -1,23 +1,19 @@
-"""Upper layer PDUs (PS3.8 9.3): the small fixed PDUs and P-DATA-TF headers as plain
-bytes, because they are on the hot path; the A-ASSOCIATE PDUs are encoded and decoded
-in :mod:`dispatch.net.acse` and offered here with the rest.
+"""Upper layer PDUs (PS3.8 9.3): every PDU type and the header they share, and the small
+fixed PDUs and P-DATA-TF headers as plain bytes, because they are on the hot path. The
+A-ASSOCIATE PDUs are encoded and decoded in :mod:`dispatch.net.acse`, which builds on
+this module.
 """
 
 from __future__ import annotations
 
 import struct
 
-from dispatch.net.acse import (
-    ASSOCIATE_AC,
-    ASSOCIATE_RJ,
-    ASSOCIATE_RQ,
-    PDU_HEADER,
-    Negotiated,
-    decode_associate_ac,
-    decode_associate_rj,
-    encode_associate_rq,
-)
+PDU_HEADER = struct.Struct(">BxL")
+"""Every PDU's header: type, reserved byte, length of what follows."""
 
+ASSOCIATE_RQ = 0x01
+ASSOCIATE_AC = 0x02
+ASSOCIATE_RJ = 0x03
 P_DATA_TF = 0x04
 RELEASE_RQ = 0x05
 RELEASE_RP = 0x06
@@ -56,25 +52,6 @@ def pdata_header(fragment_length: int, context_id: int, control: int) -> bytes:
     return PDATA_HEADER.pack(P_DATA_TF, item + 4, item, context_id, control)
 
 
-_REJECT_REASONS: dict[tuple[int, int], str] = {
-    (1, 1): "no reason given",
-    (1, 2): "application context name not supported",
-    (1, 3): "calling AE title not recognised",
-    (1, 7): "called AE title not recognised",
-    (2, 1): "no reason given",
-    (2, 2): "protocol version not supported",
-    (3, 1): "temporary congestion",
-    (3, 2): "local limit exceeded",
-}
-
-
-def describe_reject(result: int, source: int, reason: int) -> str:
-    """Plain words for an A-ASSOCIATE-RJ, e.g. 'rejected-transient: local limit exceeded'."""
-    kind = {1: "rejected-permanent", 2: "rejected-transient"}.get(result, f"result {result}")
-    why = _REJECT_REASONS.get((source, reason), f"source {source}, reason {reason}")
-    return f"association rejected ({kind}): {why}"
-
-
 _ABORT_REASONS = {
     0: "reason not specified",
     1: "unrecognised PDU",
@@ -110,12 +87,7 @@ __all__ = [
     "RELEASE_RP_BYTES",
     "RELEASE_RQ",
     "RELEASE_RQ_BYTES",
-    "Negotiated",
     "abort_bytes",
-    "decode_associate_ac",
-    "decode_associate_rj",
     "describe_abort",
-    "describe_reject",
-    "encode_associate_rq",
     "pdata_header",
 ]

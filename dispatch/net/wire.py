@@ -6,9 +6,9 @@ poll() to every call): the socket timeout (-ts) is set as SO_RCVTIMEO/SO_SNDTIME
 socket takes -ts as its Python-level timeout (see :class:`Wire`). The longer waits for
 an ACSE or DIMSE reply poll once before the first read.
 
-On a TLS socket every byte goes through the TLS layer: no ``sendfile``, no raw
-``sendmsg``; data sets are read into a buffer, framed as PDUs there, and written in
-large ``sendall`` calls.
+Every message leaves through :meth:`Wire.send_message`, the one place that frames
+P-DATA-TF PDUs. On a TLS socket every byte goes through the TLS layer: no ``sendfile``,
+no raw ``sendmsg``; PDUs are joined into large ``sendall`` calls.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import select
 import socket
 import ssl
 import struct
+from collections.abc import Iterator
 
 from dispatch.errors import (
     BadFile,
@@ -29,7 +30,8 @@ from dispatch.errors import (
     NetworkTimeout,
     ProtocolError,
 )
-from dispatch.net.pdu import P_DATA_TF, PDATA_HEADER, PDU_HEADER, pdata_header
+from dispatch.net.pdu import P_DATA_TF, PDU_HEADER, pdata_header
+from dispatch.net.source import DataSource
 from dispatch.net.tls import peer_alert, translate_tls
 
 _RECV_SIZE = 65536
@@ -39,10 +41,18 @@ _CONTROL_PDU_LIMIT = 1 << 20
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
 
 ZERO_COPY_MIN = 65536
-"""Smallest fragment worth a sendfile call of its own (see :meth:`Wire.send_file_pdus`)."""
+"""Smallest fragment worth a sendfile call of its own (see :meth:`Wire.send_message`)."""
 _BATCH_BYTES = 1 << 20
-"""Data read and sent per sendmsg when fragments are small; at 16 KB fragments that is
-128 iovecs, well under IOV_MAX."""
+"""Data read and sent per sendmsg when fragments are small."""
+_IOV_MAX = os.sysconf("SC_IOV_MAX")
+"""Most buffers one sendmsg takes (1024 on Linux)."""
+_PDUS_PER_CALL = _IOV_MAX // 2 - 1
+"""Most data PDUs framed for one sendmsg: two buffers each (header, fragment), and two
+left for a command PDU that goes out with the first batch."""
+_COMMAND = 0x01
+"""PDV control header bit: a command fragment (else a data set fragment)."""
+_LAST = 0x02
+"""PDV control header bit: the last fragment of the command or data set."""
 
 
 def _handshake(
@@ -248,173 +258,117 @@ class Wire:
         except OSError as exc:
             raise self._send_error(exc, what) from exc
 
-    def send_pdus(
-        self, head: bytes, data: bytes | memoryview, context_id: int, fragment: int, path: str
+    def send_message(
+        self, command: bytes, data: DataSource, context_id: int, fragment: int
     ) -> None:
-        """Send ``head`` then ``data`` (the data set of ``path``) as P-DATA-TF PDUs of at
-        most ``fragment`` data bytes, the last one marked last, all in one system call on
-        plain TCP."""
-        size = len(data)
-        parts: list[bytes | memoryview] = [head]
-        if size <= fragment:
-            parts += (pdata_header(size, context_id, 2), data)
-            total = len(head) + PDATA_HEADER.size + size
-        else:
-            view = memoryview(data)
-            for start in range(0, size, fragment):
-                piece = view[start : start + fragment]
-                last = start + fragment >= size
-                parts += (pdata_header(len(piece), context_id, 2 if last else 0), piece)
-            total = len(head) + (len(parts) - 1) // 2 * PDATA_HEADER.size + size
-        try:
-            if self.tls:
-                self.sock.sendall(b"".join(parts))
-            else:
-                self._sendmsg_all(parts, False, total)
-        except OSError as exc:
-            raise self._send_error(exc, f"sending {path}") from exc
+        """Send one DIMSE message on presentation context ``context_id``: the command set
+        ``command``, then the data set of ``data``, each as P-DATA-TF PDUs of one PDV with
+        at most ``fragment`` bytes (at least 1), the last PDV of each marked last.
 
-    def send_file_pdus(
-        self,
-        head: bytes,
-        fd: int,
-        offset: int,
-        count: int,
-        context_id: int,
-        fragment: int,
-        path: str,
-    ) -> None:
-        """Send ``head`` then ``count`` bytes of file ``fd`` from ``offset`` as P-DATA-TF
-        PDUs of at most ``fragment`` data bytes, the last one marked last.
+        How the bytes leave does not change what the peer receives. On plain TCP a file
+        range in fragments of at least :data:`ZERO_COPY_MIN` goes zero-copy: each PDU
+        header with MSG_MORE, then ``os.sendfile``. Smaller fragments (a peer that takes
+        16 KB PDUs) would make that two system calls per 16 KB, which costs more than the
+        copy it saves: they, bytes in memory and streams go out in batches of about
+        1 MiB, each one ``sendmsg`` of the headers and the data in place (a file's read
+        into one buffer first). On a TLS socket nothing may bypass the TLS layer: each
+        batch is joined and written with ``sendall``.
 
-        Fragments of at least :data:`ZERO_COPY_MIN` go out zero-copy: each PDU header
-        with MSG_MORE, then ``os.sendfile``. Smaller fragments (a peer that takes 16 KB
-        PDUs) would make that two system calls per 16 KB, which costs more than the copy
-        it saves; they are read into a buffer in batches and each batch goes out in one
-        ``sendmsg``. On a TLS socket neither is used (either would bypass encryption):
-        batches are framed in a buffer and written with ``sendall``.
-        A file that ends early raises :class:`BadFile`.
+        A file that ends early raises :class:`BadFile`; socket errors are translated.
         """
-        if self.tls:
-            self._tls_pdus(head, fd, offset, count, context_id, fragment, path)
-        elif fragment >= ZERO_COPY_MIN:
-            self._sendfile_pdus(head, fd, offset, count, context_id, fragment, path)
+        parts = _frame(command, context_id, fragment, _COMMAND | _LAST)
+        payload = data.data
+        try:
+            if payload is not None and len(payload) <= fragment:
+                # Most files are small: the whole message in one PDU each, one call.
+                parts += (pdata_header(len(payload), context_id, _LAST), payload)
+                self._write(parts, more=False)
+            elif data.fd >= 0 and fragment >= ZERO_COPY_MIN and not self.tls:
+                self._write(parts, more=True)
+                self._sendfile(data, context_id, fragment)
+            else:
+                for batch, last in self._batches(data, fragment):
+                    parts += _frame(batch, context_id, fragment, _LAST if last else 0)
+                    self._write(parts, more=not last)
+                    parts = []
+        except OSError as exc:
+            raise self._send_error(exc, f"sending {data.path}") from exc
+
+    def _sendfile(self, data: DataSource, context_id: int, fragment: int) -> None:
+        """The data set of the file range ``data``: per PDU its header, then the
+        fragment straight from the file."""
+        sock, sock_fd, fd = self.sock, self._fd, data.fd
+        offset, end = data.offset, data.offset + data.length
+        while True:
+            size = min(fragment, end - offset)
+            stop = offset + size
+            sock.sendall(pdata_header(size, context_id, _LAST if stop == end else 0), _MSG_MORE)
+            while offset < stop:
+                sent = os.sendfile(sock_fd, fd, offset, stop - offset)
+                if sent == 0:
+                    raise BadFile(data.path, "file ended early (changed while sending?)")
+                offset += sent
+            if offset == end:
+                return
+
+    def _batches(self, data: DataSource, fragment: int) -> Iterator[tuple[memoryview, bool]]:
+        """The data set of ``data`` in pieces of a whole number of fragments, at most
+        :data:`_PDUS_PER_CALL` of them and about :data:`_BATCH_BYTES`, each with whether
+        it is the last; an empty data set is one empty last piece. A file's piece is
+        only valid until the next is asked for (they share one buffer)."""
+        size = fragment * max(1, min(_BATCH_BYTES // fragment, _PDUS_PER_CALL))
+        if data.data is not None:
+            view = memoryview(data.data)
+            total = len(view)
+            for start in range(0, total, size) if total else range(1):
+                yield view[start : start + size], start + size >= total
+        elif data.chunks is not None:
+            pending = bytearray()
+            for chunk in data.chunks:
+                pending += chunk
+                if len(pending) > size:
+                    # Keep the last bytes back: only they may be marked last.
+                    whole = bytes(pending[: (len(pending) - 1) // size * size])
+                    del pending[: len(whole)]
+                    for start in range(0, len(whole), size):
+                        yield memoryview(whole)[start : start + size], False
+            yield memoryview(bytes(pending)), True
         else:
-            self._batched_pdus(head, fd, offset, count, context_id, fragment, path)
-
-    def _sendfile_pdus(
-        self,
-        head: bytes,
-        fd: int,
-        offset: int,
-        count: int,
-        context_id: int,
-        fragment: int,
-        path: str,
-    ) -> None:
-        what = f"sending {path}"
-        sock, sock_fd = self.sock, self._fd
-        try:
-            sock.sendall(head, _MSG_MORE)
-            end = offset + count
-            while offset < end:
-                size = min(fragment, end - offset)
-                last = offset + size == end
-                sock.sendall(pdata_header(size, context_id, 2 if last else 0), _MSG_MORE)
-                stop = offset + size
-                while offset < stop:
-                    sent = os.sendfile(sock_fd, fd, offset, stop - offset)
-                    if sent == 0:
-                        raise BadFile(path, "file ended early (changed while sending?)")
-                    offset += sent
-        except OSError as exc:
-            raise translate(exc, what) from exc
-
-    def _batched_pdus(
-        self,
-        head: bytes,
-        fd: int,
-        offset: int,
-        count: int,
-        context_id: int,
-        fragment: int,
-        path: str,
-    ) -> None:
-        what = f"sending {path}"
-        per_batch = max(1, _BATCH_BYTES // fragment)
-        if self._batch is None or len(self._batch) < per_batch * fragment:
-            self._batch = bytearray(per_batch * fragment)
-        view = memoryview(self._batch)
-        parts: list[bytes | memoryview] = [head]
-        end = offset + count
-        try:
+            if self._batch is None or len(self._batch) < size:
+                self._batch = bytearray(size)
+            buffer = memoryview(self._batch)
+            offset, end = data.offset, data.offset + data.length
             while True:
-                want = min(per_batch * fragment, end - offset)
-                got = os.preadv(fd, [view[:want]], offset) if want else 0
+                want = min(size, end - offset)
+                got = os.preadv(data.fd, [buffer[:want]], offset) if want else 0
                 if got != want:
-                    raise BadFile(path, "file ended early (changed since it was read?)")
-                for start in range(0, want, fragment):
-                    size = min(fragment, want - start)
-                    last = offset + start + size == end
-                    parts.append(pdata_header(size, context_id, 2 if last else 0))
-                    parts.append(view[start : start + size])
+                    raise BadFile(data.path, "file ended early (changed since it was read?)")
                 offset += want
-                if not want:  # an empty data set is still one (empty) last fragment
-                    parts.append(pdata_header(0, context_id, 2))
-                self._sendmsg_all(parts, more=offset < end)
-                if offset >= end:
+                yield buffer[:want], offset == end
+                if offset == end:
                     return
-                parts = []
-        except OSError as exc:
-            raise translate(exc, what) from exc
 
-    def _tls_pdus(
-        self,
-        head: bytes,
-        fd: int,
-        offset: int,
-        count: int,
-        context_id: int,
-        fragment: int,
-        path: str,
-    ) -> None:
-        """Read fragments straight into their places between PDU headers in one buffer,
-        then hand about 1 MiB at a time to the TLS layer."""
-        what = f"sending {path}"
-        per_batch = max(1, _BATCH_BYTES // fragment)
-        slot = fragment + PDATA_HEADER.size
-        size = len(head) + per_batch * slot
-        if self._batch is None or len(self._batch) < size:
-            self._batch = bytearray(size)
-        buf = self._batch
-        view = memoryview(buf)
-        end = offset + count
-        pos = len(head)
-        view[:pos] = head
-        try:
-            while True:
-                want = min(per_batch * fragment, end - offset)
-                targets: list[memoryview] = []
-                starts = range(0, want, fragment) if want else range(1)
-                for start in starts:
-                    piece = min(fragment, want - start)
-                    last = offset + start + piece == end
-                    PDATA_HEADER.pack_into(
-                        buf, pos, P_DATA_TF, piece + 6, piece + 2, context_id, 2 if last else 0
-                    )
-                    pos += PDATA_HEADER.size
-                    targets.append(view[pos : pos + piece])
-                    pos += piece
-                got = os.preadv(fd, targets, offset) if want else 0
-                if got != want:
-                    raise BadFile(path, "file ended early (changed since it was read?)")
-                offset += want
-                self.sock.sendall(view[:pos])
-                if offset >= end:
-                    return
-                pos = 0
-        except OSError as exc:
-            raise self._send_error(exc, what) from exc
+    def _write(self, parts: list[bytes | memoryview], more: bool) -> None:
+        """Send ``parts`` in order: one ``sendmsg`` (unless there are more than the
+        kernel takes at once), or one ``sendall`` of their join on TLS. ``more`` tells
+        the kernel that more follows at once."""
+        if self.tls:
+            self.sock.sendall(b"".join(parts))
+            return
+        count = len(parts)
+        if count <= _IOV_MAX:
+            self._sendmsg(parts, more)
+            return
+        for start in range(0, count, _IOV_MAX):
+            self._sendmsg(parts[start : start + _IOV_MAX], more or start + _IOV_MAX < count)
+
+    def _sendmsg(self, parts: list[bytes | memoryview], more: bool) -> None:
+        flags = _MSG_MORE if more else 0
+        sent = self.sock.sendmsg(parts, (), flags)
+        if sent < sum(map(len, parts)):
+            # Partial send (a full buffer and a signal, or a send timeout): rare, so
+            # finish it the simple way.
+            self.sock.sendall(b"".join(parts)[sent:], flags)
 
     def _send_error(self, exc: OSError, what: str) -> DispatchError:
         """:func:`translate`, but on a TLS socket that the peer closed, its alert (if it
@@ -425,19 +379,36 @@ class Wire:
                 return alert
         return translate(exc, what)
 
-    def _sendmsg_all(
-        self, parts: list[bytes | memoryview], more: bool, total: int | None = None
-    ) -> None:
-        """Send ``parts`` (``total`` bytes, counted here when not given)."""
-        if total is None:
-            total = sum(len(p) for p in parts)
-        sent = self.sock.sendmsg(parts, (), _MSG_MORE if more else 0)
-        if sent < total:
-            # Partial send (a full buffer and a signal, or a send timeout): rare, so
-            # finish it the simple way.
-            rest = b"".join(bytes(p) for p in parts)[sent:]
-            self.sock.sendall(rest, _MSG_MORE if more else 0)
+    def abort(self, abort_pdu: bytes) -> None:
+        """Send ``abort_pdu`` if the socket takes it at once, then close; never raises.
+
+        It never waits: a peer that stopped reading must not hold up the abort.
+        """
+        with contextlib.suppress(OSError):
+            self.sock.setblocking(False)
+            self.sock.send(abort_pdu)
+        self.close()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def _frame(
+    data: bytes | memoryview, context_id: int, fragment: int, control: int
+) -> list[bytes | memoryview]:
+    """``data`` as P-DATA-TF PDUs of one PDV with at most ``fragment`` bytes each, as a
+    list of buffers (header, fragment, header, ...; fragments are views of ``data``).
+    ``control`` is the PDV control header of the final PDV; the others have it without
+    the last bit. Empty ``data`` is one empty PDV."""
+    size = len(data)
+    if size <= fragment:
+        return [pdata_header(size, context_id, control), data]
+    view = memoryview(data)
+    early = control & ~_LAST
+    parts: list[bytes | memoryview] = []
+    for start in range(0, size, fragment):
+        piece = view[start : start + fragment]
+        final = start + fragment >= size
+        parts += (pdata_header(len(piece), context_id, control if final else early), piece)
+    return parts

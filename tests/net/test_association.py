@@ -7,6 +7,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,17 @@ from dispatch.proposals import build_contexts
 from dispatch.sender import store_file
 from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
 from dispatch.uids import EXPLICIT_LE, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from tests.net.rawpeer import RawPeer, accept_all, read_pdu
+from tests.net.exchange import store
+from tests.net.rawpeer import (
+    RELEASE_RP,
+    Message,
+    RawPeer,
+    accept_all,
+    command_set,
+    read_pdu,
+    receive_message,
+    store_response,
+)
 from tests.support.dicom_files import make_file
 from tests.support.scp import StorageScp
 from tests.support.storescp import free_port
@@ -48,7 +59,7 @@ def _store(assoc: Association, path: Path) -> int:
     context = next(c for c in assoc.accepted if c.transfer_syntax == info.transfer_syntax)
     with open(path, "rb") as f:
         data = DataSource.file_range(str(path), f, info.dataset_offset, info.dataset_length)
-        return assoc.store(context, info.sop_class_uid, info.sop_instance_uid, data).status
+        return store(assoc, context, info.sop_class_uid, info.sop_instance_uid, data).status
 
 
 def _dataset_bytes(path: Path) -> bytes:
@@ -112,7 +123,7 @@ def test_data_sets_in_memory_are_cut_like_those_of_files(
     assoc = Association.open(_settings(scp.port))
     context = next(c for c in assoc.accepted if c.transfer_syntax == info.transfer_syntax)
     data = DataSource.memory(str(path), _dataset_bytes(path))
-    assert assoc.store(context, info.sop_class_uid, info.sop_instance_uid, data).status == 0
+    assert store(assoc, context, info.sop_class_uid, info.sop_instance_uid, data).status == 0
     assoc.release()
 
     record = scp.wait_for_associations(1)[0]
@@ -225,18 +236,12 @@ def test_wrong_message_id_in_response_is_a_protocol_error(tmp_path: Path) -> Non
     peer.join()
 
 
-def _command(elements: list[tuple[int, bytes]]) -> bytes:
-    """An implicit VR little endian command set with its group length."""
-    body = b"".join(struct.pack("<HHL", 0, e, len(v)) + v for e, v in elements)
-    return struct.pack("<HHLL", 0, 0, 4, len(body)) + body
-
-
 def _pdv(fragment: bytes, control: int) -> bytes:
     return struct.pack(">LBB", len(fragment) + 2, 1, control) + fragment
 
 
 def test_a_response_in_several_fragments_and_pdus_is_put_together(tmp_path: Path) -> None:
-    response = _command(
+    response = command_set(
         [
             (0x0002, CT.encode() + b"\0"),
             (0x0100, struct.pack("<H", 0x8001)),
@@ -278,3 +283,81 @@ def test_abort_is_seen_by_the_peer(scp: StorageScp) -> None:
     assoc = Association.open(_settings(scp.port))
     assoc.abort()
     assert scp.wait_for_associations(1)[0].ended in ("aborted", "closed")
+
+
+def _answering_peer(
+    response: Callable[[Message], bytes], after: list[int]
+) -> Callable[[socket.socket], None]:
+    """A peer script that answers the first C-STORE with ``response(message)`` and
+    records the type of the PDU that follows in ``after``."""
+
+    def script(conn: socket.socket) -> None:
+        _type, rq = read_pdu(conn)
+        conn.sendall(accept_all(rq))
+        _type, _pdu, message = receive_message(conn)
+        conn.sendall(response(message))
+        after.append(read_pdu(conn)[0])
+        if after[-1] == 0x05:
+            conn.sendall(RELEASE_RP)
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("answer_class", "answer_instance", "words"),
+    [
+        (CT, "1.2.3.4.5.6.7.8.9", "names instance 1.2.3.4.5.6.7.8.9, not {instance}"),
+        ("1.2.840.10008.5.1.4.1.1.4", "", "names SOP class 1.2.840.10008.5.1.4.1.1.4, not {cls}"),
+    ],
+    ids=["instance", "class"],
+)
+def test_a_response_naming_another_instance_or_class_is_no_confirmation(
+    tmp_path: Path, answer_class: str, answer_instance: str, words: str
+) -> None:
+    after: list[int] = []
+    peer = RawPeer(
+        _answering_peer(
+            lambda m: store_response(m.field("MessageID"), answer_class, answer_instance), after
+        )
+    )
+    path = make_file(tmp_path / "a.dcm")
+    info = read_info(str(path))
+    assoc = Association.open(_settings(peer.port))
+    with pytest.raises(ProtocolError) as caught:
+        _store(assoc, path)
+    peer.join()
+    expected = "the peer's response " + words.format(instance=info.sop_instance_uid, cls=CT)
+    assert str(caught.value) == expected
+    assert not assoc.is_open
+    assert after == [0x07]  # aborted
+
+
+@pytest.mark.parametrize(
+    "uid_value",
+    [None, "{instance}", "{instance}\0", "{instance} "],
+    ids=["absent", "same", "NUL-padded", "space-padded"],
+)
+def test_a_response_naming_this_instance_or_none_confirms_it(
+    tmp_path: Path, uid_value: str | None
+) -> None:
+    def response(message: Message) -> bytes:
+        elements = [
+            (0x0002, CT.encode() + b"\0"),
+            (0x0100, struct.pack("<H", 0x8001)),
+            (0x0120, struct.pack("<H", message.field("MessageID"))),
+            (0x0800, struct.pack("<H", 0x0101)),
+            (0x0900, struct.pack("<H", 0x0000)),
+        ]
+        if uid_value is not None:
+            value = uid_value.format(instance=message.field("AffectedSOPInstanceUID")).encode()
+            elements.append((0x1000, value + (b" " if len(value) % 2 else b"")))
+        pdv = _pdv(command_set(elements), 0x03)
+        return struct.pack(">BxL", 0x04, len(pdv)) + pdv
+
+    after: list[int] = []
+    peer = RawPeer(_answering_peer(response, after))
+    assoc = Association.open(_settings(peer.port))
+    assert _store(assoc, make_file(tmp_path / "a.dcm")) == 0
+    assoc.release()
+    peer.join()
+    assert after == [0x05]  # released

@@ -113,7 +113,7 @@ def pynetdicom_rq(settings: AssociationSettings) -> bytes:
     return bytes(rq.encode())
 
 
-def pynetdicom_negotiated(ac_bytes: bytes) -> P.Negotiated:
+def pynetdicom_negotiated(ac_bytes: bytes) -> acse.Negotiated:
     """What an A-ASSOCIATE-AC says, read through pynetdicom's decoder."""
     ac = A_ASSOCIATE_AC()
     ac.decode(ac_bytes)
@@ -133,7 +133,7 @@ def pynetdicom_negotiated(ac_bytes: bytes) -> P.Negotiated:
             version = str(info.implementation_version_name or "")
         elif isinstance(info, UserIdentityNegotiation):
             identity = bytes(info.server_response or b"")
-    return P.Negotiated(results, max_pdu, class_uid, version, identity)
+    return acse.Negotiated(results, max_pdu, class_uid, version, identity)
 
 
 def settings(**kwargs: object) -> AssociationSettings:
@@ -145,7 +145,7 @@ def settings(**kwargs: object) -> AssociationSettings:
 def encode_fresh(value: AssociationSettings) -> bytes:
     """Encode without the cache, so that every case exercises the encoder."""
     acse._RQ_CACHE.clear()
-    return P.encode_associate_rq(value)
+    return acse.encode_associate_rq(value)
 
 
 def sub_items(data: bytes) -> list[tuple[int, bytes]]:
@@ -338,8 +338,8 @@ def test_request_is_cached_per_settings_and_reads_an_identity_file_once(tmp_path
     value = settings(identity=UserIdentity(IdentityKind.JWT, identity_file(tmp_path, 50)))
     first = encode_fresh(value)
     Path(value.identity.primary).unlink()  # type: ignore[union-attr]
-    assert P.encode_associate_rq(value) is first
-    assert P.encode_associate_rq(settings()) != first
+    assert acse.encode_associate_rq(value) is first
+    assert acse.encode_associate_rq(settings()) != first
 
 
 def test_an_empty_passcode_is_sent_as_dcmtk_sends_it() -> None:
@@ -553,15 +553,15 @@ ACCEPTS = {
 @pytest.mark.parametrize("case", list(ACCEPTS))
 def test_accept_decodes_as_pynetdicom_reads_it(case: str) -> None:
     ac = ACCEPTS[case]
-    assert P.decode_associate_ac(ac) == pynetdicom_negotiated(ac)
+    assert acse.decode_associate_ac(ac) == pynetdicom_negotiated(ac)
 
 
 def test_accept_values_are_read() -> None:
-    negotiated = P.decode_associate_ac(ACCEPTS["role, extended negotiation and window items"])
-    assert negotiated == P.Negotiated(
+    negotiated = acse.decode_associate_ac(ACCEPTS["role, extended negotiation and window items"])
+    assert negotiated == acse.Negotiated(
         {1: (0, EXPLICIT_LE)}, 16384, "1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367", b"ok"
     )
-    assert P.decode_associate_ac(ACCEPTS["one accepted"]).identity_response is None
+    assert acse.decode_associate_ac(ACCEPTS["one accepted"]).identity_response is None
 
 
 def hand_built_ac(*items: bytes) -> bytes:
@@ -583,7 +583,7 @@ def test_rejected_contexts_may_name_no_transfer_syntax() -> None:
         item(0x21, b"\x05\x00\x00\x00" + item(0x40, EXPLICIT_LE.encode())),
         item(0x50, item(0x51, (4096).to_bytes(4, "big"))),
     )
-    negotiated = P.decode_associate_ac(ac)
+    negotiated = acse.decode_associate_ac(ac)
     assert negotiated == pynetdicom_negotiated(ac)
     assert negotiated.results == {1: (3, ""), 3: (4, ""), 5: (0, EXPLICIT_LE)}
     assert negotiated.max_pdu == 4096
@@ -594,8 +594,8 @@ def test_a_null_padded_transfer_syntax_is_read_without_its_padding() -> None:
     unpadded = item(0x40, IMPLICIT_LE.encode())
     padded = ac.replace(unpadded, item(0x40, IMPLICIT_LE.encode() + b"\x00"))
     padded = grow(padded, 1, containers=[context_offset(padded)])
-    assert P.decode_associate_ac(padded) == pynetdicom_negotiated(padded)
-    assert P.decode_associate_ac(padded).results == {1: (0, IMPLICIT_LE)}
+    assert acse.decode_associate_ac(padded) == pynetdicom_negotiated(padded)
+    assert acse.decode_associate_ac(padded).results == {1: (0, IMPLICIT_LE)}
 
 
 def context_offset(ac: bytes) -> int:
@@ -623,7 +623,7 @@ UNKNOWN_ITEM = b"\x7e\x00\x00\x03abc"
 
 def test_unknown_items_and_sub_items_are_skipped() -> None:
     ac = pynetdicom_ac([(1, 0, EXPLICIT_LE), (3, 0, IMPLICIT_LE)], identity_response=b"ok")
-    expected = P.decode_associate_ac(ac)
+    expected = acse.decode_associate_ac(ac)
     context = context_offset(ac)
     # An unknown sub-item first in the first context item, before its transfer syntax.
     changed = insert(ac, context + 8, UNKNOWN_ITEM, [context])
@@ -635,11 +635,11 @@ def test_unknown_items_and_sub_items_are_skipped() -> None:
     changed = insert(changed, user + 4, b"\x5f\x00\x00\x00", [user])
     changed = insert(changed, len(changed), b"\x57\x00\x00\x02\x00\x00", [user])
     assert changed != ac
-    assert P.decode_associate_ac(changed) == expected
+    assert acse.decode_associate_ac(changed) == expected
 
 
 def assert_malformed(pdu: bytes, kind: str = "A-ASSOCIATE-AC") -> str:
-    decode = P.decode_associate_ac if kind == "A-ASSOCIATE-AC" else P.decode_associate_rj
+    decode = acse.decode_associate_ac if kind == "A-ASSOCIATE-AC" else acse.decode_associate_rj
     with pytest.raises(ProtocolError) as caught:
         decode(pdu)
     message = str(caught.value)
@@ -705,13 +705,13 @@ def test_garbage_never_escapes_as_another_exception() -> None:
         for _ in range(rng.randrange(1, 6)):
             data[rng.randrange(len(data))] = rng.randrange(256)
         try:
-            P.decode_associate_ac(bytes(data))
+            acse.decode_associate_ac(bytes(data))
         except ProtocolError as exc:
             assert str(exc).startswith("malformed A-ASSOCIATE-AC: ")
     for size in (0, 1, 6, 73, 74, 75, 200):
         noise = bytes(rng.randrange(256) for _ in range(size))
         with pytest.raises(ProtocolError):
-            P.decode_associate_ac(noise)
+            acse.decode_associate_ac(noise)
 
 
 @pytest.mark.parametrize(("result", "source", "reason"), [(1, 1, 1), (2, 3, 2), (1, 2, 2)])
@@ -722,7 +722,7 @@ def test_reject_decodes_as_pynetdicom_encodes_it(result: int, source: int, reaso
     primitive.diagnostic = reason
     rj = A_ASSOCIATE_RJ()
     rj.from_primitive(primitive)
-    assert P.decode_associate_rj(bytes(rj.encode())) == (result, source, reason)
+    assert acse.decode_associate_rj(bytes(rj.encode())) == (result, source, reason)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ from dispatch.settings import (
     TlsSettings,
     UserIdentity,
 )
+from tests.net.exchange import store
 from tests.support.certs import KEY_PASSWORD, TlsCerts, make_certs
 from tests.support.dicom_files import make_file
 
@@ -75,8 +76,8 @@ def send_one(config: AssociationSettings, path: Path) -> int:
     try:
         with open(path, "rb") as handle:
             context = assoc.contexts_for(CT)[0]
-            response = assoc.store(
-                context, info.sop_class_uid, info.sop_instance_uid,
+            response = store(
+                assoc, context, info.sop_class_uid, info.sop_instance_uid,
                 DataSource.file_range(str(path), handle, info.dataset_offset,
                                       info.dataset_length),
             )  # fmt: skip
@@ -402,6 +403,37 @@ def test_no_byte_of_the_data_set_crosses_the_wire_unencrypted(
     assert MARKER.encode() not in tls_proxy.seen
     assert CT.encode() not in tls_proxy.seen
     assert len(tls_peer.files()) == 1
+
+
+@pytest.mark.parametrize("kind", ["file", "memory", "stream"])
+def test_a_large_data_set_in_small_pdus_arrives_intact_over_tls(
+    storescp: Callable[..., Any], tls_certs: TlsCerts, tmp_path: Path, kind: str
+) -> None:
+    from dispatch.dicomfile import read_info
+
+    peer = tls_storescp(storescp, tls_certs, "-pdu", "4096", "+B")
+    path = make_file(tmp_path / "big.dcm", size=300_000)
+    info = read_info(str(path))
+    data_set = path.read_bytes()[info.dataset_offset :]
+    assoc = Association.open(settings(peer.port, mutual(tls_certs)))
+    try:
+        with open(path, "rb") as handle:
+            if kind == "file":
+                source = DataSource.file_range(
+                    str(path), handle, info.dataset_offset, info.dataset_length
+                )
+            elif kind == "memory":
+                source = DataSource.memory(str(path), data_set)
+            else:
+                pieces = [data_set[i : i + 5000] for i in range(0, len(data_set), 5000)]
+                source = DataSource.stream(str(path), pieces)
+            context = assoc.contexts_for(CT)[0]
+            status = store(assoc, context, info.sop_class_uid, info.sop_instance_uid, source)
+    finally:
+        assoc.release()
+    assert status.status == 0
+    (stored,) = peer.files()
+    assert stored.read_bytes()[read_info(str(stored)).dataset_offset :] == data_set
 
 
 # -- certificate revocation lists (+crl, +crv, +cra) ---------------------------------
