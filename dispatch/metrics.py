@@ -20,8 +20,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dispatch.observe import parse_listen_address
-from dispatch.outcome import FileOutcome
+from dispatch.observe import RETRY_REASONS, parse_listen_address
+from dispatch.outcome import FileOutcome, Outcome
 from dispatch.status import status_class
 
 # C-STORE round trips run from milliseconds (small files, local peer) to minutes (a
@@ -85,10 +85,34 @@ JOBS_RUNNING = "dispatch_jobs_running"
 """Gauge (collected at scrape time): jobs in the running state."""
 
 
+def _declare(destination: str) -> None:
+    """Create a destination's labelled series at zero, so that a panel shows 0, not "no
+    data", before the first failure or retry (an outcome without a status: ``none``)."""
+    for outcome in Outcome:
+        klass = status_class(0) if outcome is Outcome.STORED else "none"
+        FILES.labels(destination, outcome.value, klass)
+    for reason in RETRY_REASONS:
+        RETRIES.labels(destination, reason)
+    BYTES.labels(destination)
+    STORE_SECONDS.labels(destination)
+    SETUP_SECONDS.labels(destination)
+
+
 class PrometheusObserver:
-    """The :class:`~dispatch.observe.SendObserver` that counts into the metrics above."""
+    """The :class:`~dispatch.observe.SendObserver` that counts into the metrics above.
+
+    Every destination's series exist from the first event that names it."""
+
+    def __init__(self) -> None:
+        self._declared: set[str] = set()
+
+    def _seen(self, destination: str) -> None:
+        if destination not in self._declared:
+            self._declared.add(destination)
+            _declare(destination)
 
     def association_opened(self, destination: str, setup_s: float) -> None:
+        self._seen(destination)
         SETUP_SECONDS.labels(destination).observe(setup_s)
         ASSOCIATIONS_OPEN.labels(destination).inc()
 
@@ -96,9 +120,11 @@ class PrometheusObserver:
         ASSOCIATIONS_OPEN.labels(destination).dec()
 
     def association_limit(self, destination: str, limit: int) -> None:
+        self._seen(destination)
         ASSOCIATION_LIMIT.labels(destination).set(limit)
 
     def file_done(self, destination: str, outcome: FileOutcome) -> None:
+        self._seen(destination)
         klass = "none" if outcome.status is None else status_class(outcome.status)
         FILES.labels(destination, outcome.outcome.value, klass).inc()
         if outcome.bytes:
@@ -107,6 +133,7 @@ class PrometheusObserver:
             STORE_SECONDS.labels(destination).observe(outcome.seconds)
 
     def retry(self, destination: str, reason: str) -> None:
+        self._seen(destination)
         RETRIES.labels(destination, reason).inc()
 
 

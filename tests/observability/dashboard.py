@@ -11,8 +11,15 @@ DASHBOARD = REPO / "grafana" / "dashboards" / "dispatch.json"
 DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = REPO / "grafana" / "provisioning" / "dashboards" / "dispatch.yml"
 
-#: Grafana's interval variables, as a test with a one-second scrape can evaluate them.
-GRAFANA_VARIABLES = {"$__rate_interval": "5s", "$__interval": "1s", "$__range": "1m"}
+#: Grafana's interval variables, as a test with a one-second scrape can evaluate them, and
+#: the dashboard's own variables set to "All".
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "5s",
+    "$__interval": "1s",
+    "$__range": "1m",
+    "$destination": ".*",
+    "$instance": ".*",
+}
 
 
 def load_dashboard() -> dict[str, Any]:

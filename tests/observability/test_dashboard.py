@@ -47,9 +47,47 @@ def test_the_datasource_is_a_prometheus_with_a_fixed_uid() -> None:
     assert source["uid"] and source["url"].startswith("http://")
 
 
-def test_every_panel_has_an_id_a_place_and_queries_on_the_provisioned_datasource() -> None:
+def test_the_datasource_is_a_variable_whose_default_is_the_provisioned_one() -> None:
+    # A variable, not a fixed uid, so that the dashboard imports into an existing Grafana.
+    variables = {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+    source = variables["datasource"]
+    assert source["type"] == "datasource" and source["query"] == "prometheus"
+    assert source["current"]["value"] == _datasource()["uid"]
+
+
+def test_destination_and_worker_variables_filter_every_query_with_those_labels() -> None:
     dashboard = load_dashboard()
-    uid = _datasource()["uid"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    for name in ("destination", "instance"):
+        assert variables[name]["type"] == "query" and variables[name]["includeAll"]
+        assert "label_values(" in variables[name]["query"]["query"]
+    for panel in panels(dashboard):
+        for target in panel["targets"]:
+            expr = target["expr"]
+            if "queue_depth" in expr or "jobs_running" in expr:
+                continue  # collected at scrape time from Redis: the same on every worker
+            assert 'instance=~"$instance"' in expr, f"{panel['title']}: {expr}"
+            if "dispatch_tasks" not in expr:
+                assert 'destination=~"$destination"' in expr, f"{panel['title']}: {expr}"
+
+
+def test_latency_is_shown_per_destination_and_failures_apart_from_files_not_sent() -> None:
+    by_title = {p["title"]: p for p in panels(load_dashboard())}
+    latency = [t["expr"] for t in by_title["C-STORE latency by destination"]["targets"]]
+    assert [e.split(",")[0] for e in latency] == [
+        "histogram_quantile(0.5",
+        "histogram_quantile(0.95",
+        "histogram_quantile(0.99",
+    ]
+    assert all("by (le, destination)" in e for e in latency)
+    (failed,) = by_title["Failed stores by status"]["targets"]
+    (not_sent,) = by_title["Files not sent"]["targets"]
+    assert 'outcome="failed"' in failed["expr"] and 'outcome="not_sent"' in not_sent["expr"]
+
+
+def test_every_panel_has_an_id_a_place_and_queries_on_the_chosen_datasource() -> None:
+    dashboard = load_dashboard()
+    uid = "${datasource}"
     assert dashboard["uid"] and dashboard["title"] and isinstance(dashboard["schemaVersion"], int)
     found = panels(dashboard)
     ids = [p["id"] for p in found]
