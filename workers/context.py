@@ -10,12 +10,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatch.jobs.backends.redis import RedisJobStore, RedisSlots
 from dispatch.jobs.config import JobsConfig
 from dispatch.jobs.enqueue import celery_client
 from dispatch.jobs.model import JobSpec
-from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.jobs.secrets import with_worker_secrets
-from dispatch.jobs.slots import RedisSlots
 from workers.app import DEFAULT_BROKER_URL, config
 
 

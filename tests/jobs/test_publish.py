@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from dispatch.jobs.backends.redis import RedisJobStore
 from dispatch.jobs.enqueue import SEND_CHUNK, celery_client, resend_reaped, wait_for_job
 from dispatch.jobs.model import JobState
 from dispatch.jobs.publish import TaskPublisher
-from dispatch.jobs.redis_store import RedisJobStore
 from tests.jobs.support import RedisServer, chunks_of, make_spec
 from tests.support.cluster import REPO, Worker, run_cli
 from tests.support.dicom_files import make_study
