@@ -195,7 +195,10 @@ class JobStore(Protocol):
 
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """The (job, chunk) pairs whose lease ran out before they were finished, each
-        handed out once (to be enqueued again)."""
+        handed out once (to be enqueued again). A store that can see the broker's queues
+        (:class:`~dispatch.jobs.backends.redis.RedisJobStore` with an unclaimed grace)
+        also hands out the chunks never claimed whose task is not queued: their
+        submitter died before publishing it."""
 
     def reopen(self, job_id: str) -> list[str]:
         """Make a finished job send again its files that were not stored; return the

@@ -18,6 +18,8 @@ worker on every host.
     P:jobs                 sorted set: job id by creation time (the recent-jobs list)
     P:leases               sorted set: "<job> <chunk>" by the time (ms) by which someone
                            must have renewed or finished it, else it is handed out again
+    P:unclaimed            sorted set: "<job> <chunk>" of chunks never claimed yet, by
+                           the time (ms) they were recorded (or last handed out)
     P:slots:<destination>  sorted set: slot holders by the end (ms) of their lease
 
 Every job key gets the job TTL, renewed on activity. Updates that must not interleave
@@ -58,15 +60,29 @@ class RedisJobStore:
     """A :class:`~dispatch.jobs.store.JobStore` in Redis, shared by every worker.
 
     ``ttl_s`` is how long a job's records live after its last activity.
+
+    With ``unclaimed_grace_s`` (only for a store in the broker's own Redis database:
+    :meth:`reap` reads the queues there) :meth:`reap` also hands out the chunks recorded
+    longer ago than that which no runner ever claimed and whose task is neither queued
+    nor taken by a worker: the submitter died between recording and publishing them.
     """
 
-    def __init__(self, client: Any, *, prefix: str = "dispatch", ttl_s: float = 7 * 86400) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = "dispatch",
+        ttl_s: float = 7 * 86400,
+        unclaimed_grace_s: float | None = None,
+    ) -> None:
         self._r = client
         self.prefix = prefix
         self.ttl_ms = int(ttl_s * 1000)
+        self.unclaimed_grace_s = unclaimed_grace_s
         self._record_many = register(client, "record_many")
         self._halt = register(client, "halt")
         self._cancel = register(client, "cancel")
+        self._watch = register(client, "watch_unclaimed")
         self._claim = register(client, "claim_chunk")
         self._renew = register(client, "renew_chunk")
         self._release = register(client, "release_chunk")
@@ -79,13 +95,18 @@ class RedisJobStore:
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "dispatch", ttl_s: float = 7 * 86400
+        cls,
+        url: str,
+        *,
+        prefix: str = "dispatch",
+        ttl_s: float = 7 * 86400,
+        unclaimed_grace_s: float | None = None,
     ) -> RedisJobStore:
         """A store on the Redis at ``url`` (``redis://host:port/db``)."""
         import redis  # lazily: `dispatch send` never pays for it
 
         client = redis.Redis.from_url(url, decode_responses=True)
-        return cls(client, prefix=prefix, ttl_s=ttl_s)
+        return cls(client, prefix=prefix, ttl_s=ttl_s, unclaimed_grace_s=unclaimed_grace_s)
 
     @property
     def client(self) -> Any:
@@ -106,6 +127,14 @@ class RedisJobStore:
     @property
     def _leases(self) -> str:
         return f"{self.prefix}:leases"
+
+    @property
+    def _unclaimed(self) -> str:
+        return f"{self.prefix}:unclaimed"
+
+    @staticmethod
+    def _members(job_id: str, chunks: Sequence[Chunk]) -> list[str]:
+        return [f"{job_id} {c.chunk_id}" for c in chunks]
 
     # -- jobs ------------------------------------------------------------------------
 
@@ -142,6 +171,8 @@ class RedisJobStore:
         if chunks:
             pipe.hset(keys[1], mapping={c.chunk_id: json.dumps(c.to_dict()) for c in chunks})
         pipe.zadd(f"{self.prefix}:jobs", {job_id: now})
+        if chunks:
+            self._watch(keys=[self._unclaimed], args=self._members(job_id, chunks), client=pipe)
         pipe.execute()
         self.record_many(job_id, problems)
         for key in keys:
@@ -166,6 +197,7 @@ class RedisJobStore:
             args += [c.chunk_id, json.dumps(c.to_dict())]
         if int(self._add(keys=self._keys(job_id), args=args)) < 0:
             raise UnknownJob(f"no such job: {job_id}")
+        self._watch(keys=[self._unclaimed], args=self._members(job_id, chunks))
 
     @broker_command
     def close_job(self, job_id: str, problems: Sequence[FileOutcome] = ()) -> bool:
@@ -255,7 +287,7 @@ class RedisJobStore:
 
     @broker_command
     def claim_chunk(self, job_id: str, chunk_id: str, holder: str, lease_s: float) -> bool:
-        keys = [self._lock(job_id, chunk_id), self._leases, *self._keys(job_id)]
+        keys = [self._lock(job_id, chunk_id), self._leases, self._unclaimed, *self._keys(job_id)]
         result = int(
             self._claim(
                 keys=keys,
@@ -314,7 +346,11 @@ class RedisJobStore:
     @broker_command
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         now_arg = "" if now is None else str(int(now * 1000))
-        members = self._reap(keys=[self._leases], args=[self.prefix, now_arg, 100])
+        grace = self.unclaimed_grace_s
+        grace_arg = "" if grace is None else str(int(grace * 1000))
+        members = self._reap(
+            keys=[self._leases, self._unclaimed], args=[self.prefix, now_arg, 100, grace_arg]
+        )
         pairs: list[tuple[str, str]] = []
         for member in members:
             job_id, _, chunk_id = str(member).partition(" ")

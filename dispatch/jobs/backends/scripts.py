@@ -18,6 +18,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "close_job": ("touch", "record_items", "finish_job"),
     "halt": (),
     "cancel": (),
+    "watch_unclaimed": ("now_ms",),
     "claim_chunk": ("now_ms", "touch"),
     "renew_chunk": ("now_ms",),
     "release_chunk": (),
