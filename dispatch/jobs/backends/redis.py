@@ -19,7 +19,9 @@ worker on every host.
     P:leases               sorted set: "<job> <chunk>" by the time (ms) by which someone
                            must have renewed or finished it, else it is handed out again
     P:unclaimed            sorted set: "<job> <chunk>" of chunks never claimed yet, by
-                           the time (ms) they were recorded (or last handed out)
+                           the time (ms) they were recorded (or last handed out); the
+                           reaper reads the broker's queue lists and kombu's
+                           ``unacked`` hash to tell a lost task from a queued one
     P:slots:<destination>  sorted set: slot holders by the end (ms) of their lease
 
 Every job key gets the job TTL, renewed on activity. Updates that must not interleave
@@ -446,7 +448,7 @@ def _outcome_args(outcome: FileOutcome) -> list[Any]:
 
 
 class RedisSlots:
-    """:class:`SlotPool` shared by every worker through Redis.
+    """:class:`~dispatch.jobs.slots.SlotPool` shared by every worker through Redis.
 
     ``now`` (seconds) may be passed to the methods to test lease expiry without
     waiting; by default the Redis server's clock is used.
