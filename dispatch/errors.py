@@ -5,7 +5,11 @@ retried later, a :class:`PermanentError` will not.
 
     DispatchError
     ├── UsageError                    bad command line or settings (exit 1)
+    ├── UnknownJob                    no such job (never created, or its records expired)
+    ├── JobNotFinished                the job still runs: it cannot be reopened yet
     ├── TransientError                retry later
+    │   ├── BrokerUnavailable         Redis or the broker failed a command (unreachable,
+    │   │                             timed out, loading, refused it)
     │   ├── ConnectFailed             connection refused, unreachable, reset on connect
     │   ├── NetworkTimeout            connect / socket / ACSE / DIMSE timeout
     │   ├── ConnectionLost            reset or closed in the middle of an exchange
@@ -27,7 +31,9 @@ retried later, a :class:`PermanentError` will not.
 
 Socket, TLS and file errors are translated into this tree at the boundary of
 :mod:`dispatch.net` and :mod:`dispatch.dicomfile` (pydicom's, where a conversion uses it,
-in :mod:`dispatch.codecs`); nothing else leaks out.
+in :mod:`dispatch.codecs`); redis-py's and kombu's by
+:func:`dispatch.jobs.backends.broker_errors.map_broker_errors`, around every command of
+the Redis job store, slots and task publisher; nothing else leaks out.
 """
 
 from __future__ import annotations
@@ -41,8 +47,29 @@ class UsageError(DispatchError):
     """The command line or the settings are wrong; nothing was sent."""
 
 
+class UnknownJob(DispatchError):
+    """No such job (never created, or its records expired)."""
+
+
+class JobNotFinished(DispatchError):
+    """The job still has chunks to run (it cannot be reopened yet)."""
+
+
 class TransientError(DispatchError):
     """A failure that may go away if the same work is tried again later."""
+
+
+class BrokerUnavailable(TransientError):
+    """Redis (the broker, or the job records' own) did not carry out a command: it could
+    not be reached, timed out, was loading, or answered with an error.
+
+    The message is one line, ``cannot reach the broker: <reason>``; :attr:`reason` is
+    the client library's own text.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cannot reach the broker: {reason}")
+        self.reason = reason
 
 
 class PermanentError(DispatchError):

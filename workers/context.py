@@ -10,12 +10,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatch.jobs.backends.redis import RedisJobStore, RedisSlots
 from dispatch.jobs.config import JobsConfig
 from dispatch.jobs.enqueue import celery_client
 from dispatch.jobs.model import JobSpec
-from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.jobs.secrets import with_worker_secrets
-from dispatch.jobs.slots import RedisSlots
 from workers.app import DEFAULT_BROKER_URL, config
 
 
@@ -54,8 +53,13 @@ def context() -> WorkerContext:
     found = _contexts.get(pid)
     if found is None:
         broker = config.broker_url or DEFAULT_BROKER_URL
+        # The reaper sees unpublished chunks only where it sees the broker's queues.
+        in_broker = config.store_url in ("", broker)
         store = RedisJobStore.from_url(
-            config.store_url or broker, prefix=config.key_prefix, ttl_s=config.job_ttl_s
+            config.store_url or broker,
+            prefix=config.key_prefix,
+            ttl_s=config.job_ttl_s,
+            unclaimed_grace_s=config.unclaimed_grace_s if in_broker else None,
         )
         found = WorkerContext(
             config=config,

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from dispatch.errors import DispatchError, UsageError
+from dispatch.errors import DispatchError, UnknownJob, UsageError
 from dispatch.outcome import FileOutcome
 
 if TYPE_CHECKING:
@@ -74,14 +74,6 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
 _NETWORK_REASONS = ("retries exhausted", "association failed")
 """Reasons of outcomes whose file never reached the peer for network reasons (retries
 spent, association refused): storescu exits 1 for those even with ``--no-halt``."""
-
-
-def broker_error(exc: BaseException) -> str | None:
-    """One line for a failure to reach Redis or the broker (redis-py or kombu raised
-    it); None for any other exception (a bug: let it show)."""
-    if type(exc).__module__.split(".")[0] not in ("redis", "kombu"):
-        return None
-    return f"cannot reach the broker: {exc}"
 
 
 def write_report(path: str, outcomes: Sequence[FileOutcome], fmt: str = "jsonl") -> None:
@@ -229,9 +221,8 @@ COMMANDS = {
 
 
 def run(command: str, argv: Sequence[str]) -> int:
-    """Run one job command; errors become one line on standard error and exit 1."""
-    from dispatch.jobs.store import UnknownJob
-
+    """Run one job command; errors (Redis unreachable included) become one line on
+    standard error and exit 1."""
     try:
         return COMMANDS[command](argv)
     except UnknownJob as exc:
@@ -239,10 +230,4 @@ def run(command: str, argv: Sequence[str]) -> int:
         return 1
     except DispatchError as exc:
         print(f"dispatch {command}: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        text = broker_error(exc)
-        if text is None:
-            raise
-        print(f"dispatch {command}: {text}", file=sys.stderr)
         return 1

@@ -132,14 +132,6 @@ def run(argv: Sequence[str]) -> int:
     except DispatchError as exc:
         log.critical("%s", exc)
         return 1
-    except Exception as exc:
-        from dispatch.cli.jobs import broker_error
-
-        text = broker_error(exc)
-        if text is None:
-            raise
-        log.critical("%s", text)
-        return 1
 
 
 def _observe_in_process(address: str, store: JobStore, spec: JobSpec) -> SendObserver:

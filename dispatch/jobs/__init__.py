@@ -2,13 +2,15 @@
 
 This package knows nothing of Celery (the workers in the top-level ``workers`` package
 call :func:`run_chunk`; :mod:`dispatch.jobs.enqueue` sends tasks by name) and imports
-redis-py only inside :mod:`dispatch.jobs.redis_store` when a store is built.
+redis-py only inside :mod:`dispatch.jobs.backends.redis` when a store is built.
 
     model        FileRef, Chunk, JobSpec, JobState and their JSON form
     scan         read inputs, group by study, cut into chunks (Scanner: incrementally)
-    store        the JobStore contract, JobProgress, MemoryJobStore
-    redis_store  RedisJobStore
-    slots        leased association slots per destination, the heartbeat
+    store        the JobStore contract, JobProgress
+    slots        the SlotPool contract (leased association slots per destination),
+                 wait_for_slot, the heartbeat
+    backends     memory and redis: each backend's job store and slot pool
+    publish      TaskPublisher: Celery task messages written without Celery
     backoff      backoff_s: exponential with full jitter
     runner       run_chunk: one task's body; give_up
     embedded     run_embedded: the chunks on threads of this process

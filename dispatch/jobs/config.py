@@ -40,6 +40,10 @@ class JobsConfig:
     handed on, and its slot freed, this long after its last heartbeat."""
     reaper_interval_s: float = 2.0
     """How often each worker looks for chunks whose lease ran out."""
+    unclaimed_grace_s: float = 60.0
+    """A chunk recorded this long ago that no worker has claimed, and whose task is
+    neither queued nor taken by a worker, is sent again by the reaper (its submitter died
+    before sending it). Only when the job records live in the broker's Redis."""
     visibility_timeout_s: float = 7200.0
     """Redis transport: an unacknowledged task is redelivered after this. Must exceed
     the longest task and the longest retry countdown."""
@@ -67,8 +71,8 @@ class JobsConfig:
 
     def check(self) -> JobsConfig:
         """Raise :class:`UsageError` for values that would lose or duplicate tasks."""
-        if self.lease_s <= 0 or self.reaper_interval_s <= 0:
-            raise UsageError("lease_s and reaper_interval_s must be positive")
+        if self.lease_s <= 0 or self.reaper_interval_s <= 0 or self.unclaimed_grace_s <= 0:
+            raise UsageError("lease_s, reaper_interval_s and unclaimed_grace_s must be positive")
         if self.retry_cap_s + self.lease_s * 3 >= self.visibility_timeout_s:
             raise UsageError(
                 "visibility_timeout_s must exceed retry_cap_s plus three leases: a retry"

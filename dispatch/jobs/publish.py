@@ -23,8 +23,9 @@ What kombu's Redis transport does for that publish, and so this module:
   ``body_encoding``, a delivery tag unique to the message).
 
 kombu's ``global_keyprefix`` transport option is not supported (the settings never set
-it). The module imports nothing beyond the standard library: the redis-py client comes
-from the caller, or from :meth:`TaskPublisher.from_url`.
+it). The module imports neither redis-py nor kombu: the redis-py client comes from the
+caller, or from :meth:`TaskPublisher.from_url`. Its errors are raised as
+:class:`~dispatch.errors.BrokerUnavailable`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from dispatch.jobs.backends.broker_errors import broker_command
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 """The third part of a protocol 2 body: no callbacks, chain or chord."""
@@ -106,7 +109,8 @@ class TaskPublisher:
     (a redis-py client) reaches.
 
     ``send_task`` takes the arguments of ``Celery.send_task`` that dispatch uses, so
-    code that sends through either is written once.
+    code that sends through either is written once. Both sending methods raise
+    :class:`~dispatch.errors.BrokerUnavailable` when Redis fails the command.
     """
 
     def __init__(self, client: Any) -> None:
@@ -119,7 +123,7 @@ class TaskPublisher:
     def from_url(cls, url: str) -> TaskPublisher:
         """A publisher on a Redis client of its own for ``url``, built (and the URL
         parsed: password, db number, ``rediss://``) as the job store builds its own."""
-        from dispatch.jobs.redis_store import RedisJobStore
+        from dispatch.jobs.backends.redis import RedisJobStore
 
         return cls(RedisJobStore.from_url(url).client)
 
@@ -136,12 +140,14 @@ class TaskPublisher:
         )
         return task_id, message
 
+    @broker_command
     def send_task(self, name: str, args: Sequence[str], queue: str) -> str:
         """Enqueue ``name(*args)`` on ``queue``; return the task id."""
         task_id, message = self._message(name, args, queue)
         self._client.lpush(queue, message)
         return task_id
 
+    @broker_command
     def send_tasks(self, name: str, calls: Iterable[Sequence[str]], queue: str) -> list[str]:
         """Enqueue ``name(*args)`` for each ``args`` of ``calls``, in that order, in one
         round trip; return the task ids."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dispatch.dicomfile import WHOLE_READ_MAX
-from dispatch.errors import DispatchError, TransientError
+from dispatch.errors import BrokerUnavailable, DispatchError, TransientError
 from dispatch.identities import inventor_for
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
@@ -409,6 +409,8 @@ class _Run:
                     prepared = dataclasses.replace(prepared, identity=identity)
                 try:
                     outcome = send_prepared(assoc, prepared, policy, while_storing)
+                except BrokerUnavailable:
+                    raise  # the job records failed (while_storing), not the peer
                 except TransientError as exc:
                     return self.retry(todo[index:], str(exc), ref.path, reason="exchange")
                 except DispatchError as exc:

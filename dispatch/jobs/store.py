@@ -1,10 +1,10 @@
-"""Where a job's records live: the :class:`JobStore` contract and its in-memory version.
+"""Where a job's records live: the :class:`JobStore` contract, and :class:`JobProgress`.
 
 A job store holds a job's spec, chunks and totals; every file's outcome; the counters
 of a progress display; the halt and cancel flags; and the per-chunk leases that keep two
 runners off the same chunk. Two implementations pass the same contract tests:
-:class:`MemoryJobStore` (one process, the embedded mode) and
-:class:`~dispatch.jobs.redis_store.RedisJobStore` (every worker of a cluster).
+:class:`~dispatch.jobs.backends.memory.MemoryJobStore` (one process, the embedded mode)
+and :class:`~dispatch.jobs.backends.redis.RedisJobStore` (every worker of a cluster).
 
 Contract highlights:
 
@@ -29,32 +29,19 @@ Contract highlights:
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from dispatch.errors import DispatchError
-from dispatch.jobs.model import (
-    Chunk,
-    JobSpec,
-    JobState,
-    failure_key,
-    final_state,
-)
-from dispatch.outcome import FileOutcome, Outcome
+from dispatch.errors import JobNotFinished, UnknownJob
+from dispatch.jobs.model import Chunk, JobSpec, JobState
+from dispatch.outcome import FileOutcome
 
-Clock = Callable[[], float]
+if TYPE_CHECKING:
+    from dispatch.jobs.backends.memory import MemoryJobStore
 
-
-class UnknownJob(DispatchError):
-    """No such job (never created, or its records expired)."""
-
-
-class JobNotFinished(DispatchError):
-    """The job still has chunks to run (it cannot be reopened yet)."""
+__all__ = ["JobNotFinished", "JobProgress", "JobStore", "MemoryJobStore", "UnknownJob"]
 
 
 @dataclass(frozen=True)
@@ -157,9 +144,6 @@ class JobStore(Protocol):
     def chunk(self, job_id: str, chunk_id: str) -> Chunk:
         """One chunk of the job; raises :class:`UnknownJob`."""
 
-    def chunk_ids(self, job_id: str) -> list[str]:
-        """Every chunk id of the job, in submission order."""
-
     def record(self, job_id: str, outcome: FileOutcome) -> bool:
         """Record one file's outcome atomically; False when the file was already
         STORED (nothing changes) or the job is unknown."""
@@ -167,9 +151,6 @@ class JobStore(Protocol):
     def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
         """:meth:`record` for several outcomes in order, in one step (one round trip to
         a remote store); one flag per outcome, as :meth:`record` returns."""
-
-    def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
-        """The paths of the chunk that the peer confirmed (STORED)."""
 
     def settled(self, job_id: str, paths: Sequence[str]) -> set[str]:
         """Those of ``paths`` (files of the job) with a final outcome: stored, or failed
@@ -214,7 +195,10 @@ class JobStore(Protocol):
 
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """The (job, chunk) pairs whose lease ran out before they were finished, each
-        handed out once (to be enqueued again)."""
+        handed out once (to be enqueued again). A store that can see the broker's queues
+        (:class:`~dispatch.jobs.backends.redis.RedisJobStore` with an unclaimed grace)
+        also hands out the chunks never claimed whose task is not queued: their
+        submitter died before publishing it."""
 
     def reopen(self, job_id: str) -> list[str]:
         """Make a finished job send again its files that were not stored; return the
@@ -240,326 +224,11 @@ class JobStore(Protocol):
         """Every recorded per-file outcome of the job (order unspecified)."""
 
 
-@dataclass
-class _Job:
-    spec: JobSpec
-    chunks: dict[str, Chunk]
-    total_files: int
-    total_bytes: int
-    created: float
-    state: JobState = JobState.QUEUED
-    outcomes: dict[str, FileOutcome] = field(default_factory=dict)
-    stored_paths: set[str] = field(default_factory=set)
-    counts: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-    bytes_stored: int = 0
-    retries: int = 0
-    attempts: Counter[str] = field(default_factory=Counter)
-    done: set[str] = field(default_factory=set)
-    cancelled: bool = False
-    halted_path: str = ""
-    halt_reason: str = ""
-    halted: bool = False
-    started: float = 0.0
-    finished: float = 0.0
-    updated: float = 0.0
-    open: bool = False
+def __getattr__(name: str) -> Any:
+    # MemoryJobStore lived here before the backends had a package of their own; it is
+    # imported on demand because the backend imports this module.
+    if name == "MemoryJobStore":
+        from dispatch.jobs.backends.memory import MemoryJobStore
 
-
-class MemoryJobStore:
-    """A :class:`JobStore` in this process's memory, safe for threads. Records never
-    expire (they live as long as the process)."""
-
-    def __init__(self, clock: Clock = time.time) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._jobs: dict[str, _Job] = {}
-        self._locks: dict[tuple[str, str], tuple[str, float]] = {}
-        self._leases: dict[tuple[str, str], float] = {}
-
-    def _job(self, job_id: str) -> _Job:
-        try:
-            return self._jobs[job_id]
-        except KeyError:
-            raise UnknownJob(f"no such job: {job_id}") from None
-
-    def create_job(
-        self,
-        spec: JobSpec,
-        chunks: Sequence[Chunk],
-        problems: Sequence[FileOutcome] = (),
-        *,
-        open: bool = False,
-    ) -> None:
-        now = self._clock()
-        job = _Job(
-            spec=spec,
-            chunks={c.chunk_id: c for c in chunks},
-            total_files=sum(len(c.files) for c in chunks) + len(problems),
-            total_bytes=sum(c.bytes for c in chunks),
-            created=now,
-            updated=now,
-            open=open,
-        )
-        with self._lock:
-            self._jobs[spec.job_id] = job
-            for outcome in problems:
-                self._record(job, outcome)
-            if not chunks and not open:
-                self._finish(job)
-
-    def add_chunks(self, job_id: str, chunks: Sequence[Chunk]) -> None:
-        with self._lock:
-            job = self._job(job_id)
-            for c in chunks:
-                job.chunks[c.chunk_id] = c
-                job.total_files += len(c.files)
-                job.total_bytes += c.bytes
-            job.updated = self._clock()
-
-    def close_job(self, job_id: str, problems: Sequence[FileOutcome] = ()) -> bool:
-        with self._lock:
-            job = self._job(job_id)
-            job.total_files += len(problems)
-            for outcome in problems:
-                self._record(job, outcome)
-            job.open = False
-            if len(job.done) >= len(job.chunks) and not job.finished:
-                self._finish(job)
-                return True
-            return False
-
-    def spec(self, job_id: str) -> JobSpec:
-        with self._lock:
-            return self._job(job_id).spec
-
-    def chunk(self, job_id: str, chunk_id: str) -> Chunk:
-        with self._lock:
-            try:
-                return self._job(job_id).chunks[chunk_id]
-            except KeyError:
-                raise UnknownJob(f"no chunk {chunk_id} in job {job_id}") from None
-
-    def chunk_ids(self, job_id: str) -> list[str]:
-        with self._lock:
-            return list(self._job(job_id).chunks)
-
-    def _record(self, job: _Job, outcome: FileOutcome) -> bool:
-        path = outcome.path
-        if path in job.stored_paths:
-            return False
-        previous = job.outcomes.get(path)
-        if previous is not None:
-            job.counts[previous.outcome.value] -= 1
-            key = failure_key(previous)
-            if key:
-                job.failures[key] -= 1
-        job.outcomes[path] = outcome
-        job.counts[outcome.outcome.value] += 1
-        if outcome.outcome is Outcome.STORED:
-            job.stored_paths.add(path)
-            job.bytes_stored += outcome.bytes
-        key = failure_key(outcome)
-        if key:
-            job.failures[key] += 1
-        job.updated = self._clock()
-        return True
-
-    def record(self, job_id: str, outcome: FileOutcome) -> bool:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            return False if job is None else self._record(job, outcome)
-
-    def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                return [False] * len(outcomes)
-            return [self._record(job, outcome) for outcome in outcomes]
-
-    def confirmed(self, job_id: str, chunk_id: str) -> set[str]:
-        with self._lock:
-            job = self._job(job_id)
-            chunk = job.chunks.get(chunk_id)
-            files = chunk.files if chunk else ()
-            return {f.path for f in files if f.path in job.stored_paths}
-
-    def settled(self, job_id: str, paths: Sequence[str]) -> set[str]:
-        with self._lock:
-            outcomes = self._job(job_id).outcomes
-            return {p for p in paths if p in outcomes}
-
-    def halt(self, job_id: str, path: str, reason: str) -> bool:
-        with self._lock:
-            job = self._job(job_id)
-            if job.halted:
-                return False
-            job.halted, job.halted_path, job.halt_reason = True, path, reason
-            if job.state in (JobState.QUEUED, JobState.RUNNING):
-                job.state = JobState.HALTED
-            return True
-
-    def cancel(self, job_id: str) -> bool:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or job.finished:
-                return False
-            job.cancelled = True
-            job.state = JobState.CANCELLED
-            return True
-
-    def stopped(self, job_id: str) -> JobState | None:
-        with self._lock:
-            job = self._job(job_id)
-            if job.cancelled:
-                return JobState.CANCELLED
-            return JobState.HALTED if job.halted else None
-
-    def add_retry(self, job_id: str, chunk_id: str) -> int:
-        with self._lock:
-            job = self._job(job_id)
-            job.retries += 1
-            job.attempts[chunk_id] += 1
-            return job.attempts[chunk_id]
-
-    def claim_chunk(self, job_id: str, chunk_id: str, holder: str, lease_s: float) -> bool:
-        now = self._clock()
-        key = (job_id, chunk_id)
-        with self._lock:
-            job = self._job(job_id)
-            current = self._locks.get(key)
-            if current is not None and current[1] > now:
-                return False
-            self._locks[key] = (holder, now + lease_s)
-            self._leases[key] = now + lease_s
-            if job.state is JobState.QUEUED:
-                job.state = JobState.RUNNING
-            if not job.started:
-                job.started = now
-            return True
-
-    def renew_chunk(self, job_id: str, chunk_id: str, holder: str, lease_s: float) -> bool:
-        now = self._clock()
-        key = (job_id, chunk_id)
-        with self._lock:
-            current = self._locks.get(key)
-            if current is None or current[0] != holder or current[1] <= now:
-                return False
-            self._locks[key] = (holder, now + lease_s)
-            self._leases[key] = now + lease_s
-            return True
-
-    def release_chunk(self, job_id: str, chunk_id: str, holder: str) -> None:
-        key = (job_id, chunk_id)
-        with self._lock:
-            current = self._locks.get(key)
-            if current is not None and current[0] == holder:
-                del self._locks[key]
-
-    def defer_chunk(self, job_id: str, chunk_id: str, until: float) -> None:
-        with self._lock:
-            self._leases[(job_id, chunk_id)] = until
-
-    def _finish(self, job: _Job) -> None:
-        job.state = final_state(
-            cancelled=job.cancelled,
-            halted=job.halted,
-            stored=job.counts["stored"],
-            failed=job.counts["failed"],
-            not_sent=job.counts["not_sent"],
-        )
-        job.finished = self._clock()
-
-    def finish_chunk(self, job_id: str, chunk_id: str) -> bool:
-        with self._lock:
-            job = self._job(job_id)
-            job.done.add(chunk_id)
-            self._leases.pop((job_id, chunk_id), None)
-            if len(job.done) >= len(job.chunks) and not job.finished and not job.open:
-                self._finish(job)
-                return True
-            return False
-
-    def chunk_done(self, job_id: str, chunk_id: str) -> bool:
-        with self._lock:
-            return chunk_id in self._job(job_id).done
-
-    def reap(self, now: float | None = None) -> list[tuple[str, str]]:
-        now = self._clock() if now is None else now
-        found: list[tuple[str, str]] = []
-        with self._lock:
-            for key, until in list(self._leases.items()):
-                lock = self._locks.get(key)
-                if until > now or (lock is not None and lock[1] > now):
-                    continue
-                del self._leases[key]
-                job = self._jobs.get(key[0])
-                if job is not None and key[1] not in job.done:
-                    found.append(key)
-        return found
-
-    def reopen(self, job_id: str) -> list[str]:
-        with self._lock:
-            job = self._job(job_id)
-            if not job.finished:
-                raise JobNotFinished(f"job {job_id} has not finished yet")
-            reopened: list[str] = []
-            for chunk_id, chunk in job.chunks.items():
-                unstored = [f.path for f in chunk.files if f.path not in job.stored_paths]
-                if not unstored:
-                    continue
-                for path in unstored:
-                    previous = job.outcomes.pop(path, None)
-                    if previous is not None:
-                        job.counts[previous.outcome.value] -= 1
-                        key = failure_key(previous)
-                        if key:
-                            job.failures[key] -= 1
-                job.done.discard(chunk_id)
-                job.attempts.pop(chunk_id, None)
-                reopened.append(chunk_id)
-            if reopened:
-                job.state = JobState.QUEUED
-                job.cancelled = job.halted = False
-                job.halted_path = job.halt_reason = ""
-                job.finished = 0.0
-                job.updated = self._clock()
-            return reopened
-
-    def progress(self, job_id: str) -> JobProgress:
-        with self._lock:
-            job = self._job(job_id)
-            return JobProgress(
-                job_id=job_id,
-                name=job.spec.name,
-                destination=job.spec.destination,
-                state=job.state,
-                total_files=job.total_files,
-                total_bytes=job.total_bytes,
-                chunks=len(job.chunks),
-                chunks_done=len(job.done),
-                stored=job.counts["stored"],
-                failed=job.counts["failed"],
-                not_sent=job.counts["not_sent"],
-                bytes_stored=job.bytes_stored,
-                retries=job.retries,
-                failures={k: v for k, v in job.failures.items() if v > 0},
-                halted_path=job.halted_path,
-                halt_reason=job.halt_reason,
-                created=job.created,
-                started=job.started,
-                finished=job.finished,
-                updated=job.updated,
-                open=job.open,
-            )
-
-    def jobs(self, limit: int = 20) -> list[JobProgress]:
-        with self._lock:
-            newest = sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
-            ids = [j.spec.job_id for j in newest[:limit]]
-        return [self.progress(job_id) for job_id in ids]
-
-    def report(self, job_id: str) -> Iterator[FileOutcome]:
-        with self._lock:
-            outcomes = list(self._job(job_id).outcomes.values())
-        yield from outcomes
+        return MemoryJobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -10,8 +11,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dispatch.errors import UnknownJob
+from dispatch.jobs.backends.memory import MemoryJobStore
+from dispatch.jobs.backends.redis import RedisJobStore
 from dispatch.jobs.model import Chunk, JobSpec, destination_of
 from dispatch.jobs.scan import chunk, scan
+from dispatch.jobs.store import JobStore
+from dispatch.outcome import Outcome
 from dispatch.proposals import build_contexts
 from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
 from tests.support.programs import require_program
@@ -100,3 +106,23 @@ def chunks_of(paths: Sequence[Path | str], max_files: int) -> list[Chunk]:
     result = scan(str(p) for p in paths)
     assert not result.problems, result.problems
     return chunk(result.groups, max_files)
+
+
+def confirmed(store: JobStore, job_id: str, chunk_id: str) -> set[str]:
+    """The paths of the chunk that the peer confirmed (STORED), read through the
+    contract."""
+    paths = {f.path for f in store.chunk(job_id, chunk_id).files}
+    return {o.path for o in store.report(job_id) if o.outcome is Outcome.STORED} & paths
+
+
+def chunk_ids(store: JobStore, job_id: str) -> list[str]:
+    """Every chunk id of the job in submission order, as the store keeps it (no
+    production code needs it: the contract has no method for it)."""
+    if isinstance(store, MemoryJobStore):
+        return list(store._job(job_id).chunks)
+    assert isinstance(store, RedisJobStore)
+    raw = store.client.hget(f"{store.prefix}:job:{job_id}:meta", "order")
+    if raw is None:
+        raise UnknownJob(f"no such job: {job_id}")
+    ids: list[str] = json.loads(raw)
+    return ids

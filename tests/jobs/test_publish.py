@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from dispatch.jobs.backends.redis import RedisJobStore
 from dispatch.jobs.enqueue import SEND_CHUNK, celery_client, resend_reaped, wait_for_job
 from dispatch.jobs.model import JobState
 from dispatch.jobs.publish import TaskPublisher
-from dispatch.jobs.redis_store import RedisJobStore
 from tests.jobs.support import RedisServer, chunks_of, make_spec
 from tests.support.cluster import REPO, Worker, run_cli
 from tests.support.dicom_files import make_study
@@ -129,6 +129,31 @@ def test_resend_reaped_publishes_the_expired_chunk_again(redis_client: Any, tmp_
     message = _decode(raw)
     assert message["headers"]["task"] == SEND_CHUNK
     assert message["body"][0] == ["reap1", chunk.chunk_id]
+
+
+def test_a_chunk_recorded_but_never_published_is_sent_by_a_workers_reaper(
+    scp: StorageScp,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The submitter "died" between recording the job and publishing its task. A worker
+    # of its own (a database of its own, a short grace from its settings) hands it on.
+    monkeypatch.setenv("DISPATCH_UNCLAIMED_GRACE_S", "0.5")
+    url = redis_server.url(2)
+    store = RedisJobStore.from_url(url)
+    store.client.flushdb()
+    worker = Worker("unclaimed", url, tmp_path)
+    try:
+        worker.wait_ready(store)
+        study = make_study(tmp_path / "s", images=2)
+        (chunk,) = chunks_of(study.files, 10)
+        store.create_job(make_spec(scp.host, scp.port, job_id="lost1"), [chunk])
+        final = wait_for_job(store, "lost1", poll_s=0.1, timeout_s=60)
+    finally:
+        worker.stop()
+    assert final.state is JobState.COMPLETED and final.stored == 2
+    assert sorted(s.sop_instance_uid for s in scp.stores) == sorted(study.sop_instance_uids)
 
 
 # -- dispatch submit on a broker with a password ------------------------------------------

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from dispatch.jobs.slots import Heartbeat, MemorySlots, RedisSlots, wait_for_slot
+from dispatch.jobs.backends.memory import MemorySlots
+from dispatch.jobs.backends.redis import RedisSlots
+from dispatch.jobs.slots import Heartbeat, wait_for_slot
 
 
 class FakeClock:

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from dispatch.errors import UnknownJob
+from dispatch.jobs.backends.memory import MemoryJobStore
+from dispatch.jobs.backends.redis import RedisJobStore
 from dispatch.jobs.model import Chunk, FileRef, JobState
-from dispatch.jobs.redis_store import RedisJobStore
-from dispatch.jobs.store import JobStore, MemoryJobStore, UnknownJob
+from dispatch.jobs.store import JobStore
 from dispatch.outcome import FileOutcome, Outcome
-from tests.jobs.support import make_spec
+from tests.jobs.support import chunk_ids, confirmed, make_spec
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -50,7 +52,7 @@ def test_created_job_is_queued_with_totals(store: JobStore) -> None:
     )
     assert store.spec(job).job_id == job
     assert store.chunk(job, "c00002") == _chunks()[1]
-    assert store.chunk_ids(job) == ["c00001", "c00002"]
+    assert chunk_ids(store, job) == ["c00001", "c00002"]
 
 
 def test_unknown_job_raises(store: JobStore) -> None:
@@ -68,7 +70,7 @@ def test_record_counts_and_confirms(store: JobStore) -> None:
     p = store.progress(job)
     assert (p.stored, p.failed, p.not_sent, p.bytes_stored) == (1, 1, 0, 100)
     assert p.failures == {"0xC000 (Error: cannot understand)": 1}
-    assert store.confirmed(job, "c00001") == {"/a/1"}
+    assert confirmed(store, job, "c00001") == {"/a/1"}
     assert store.settled(job, ["/a/1", "/a/2", "/a/3"]) == {"/a/1", "/a/2"}
     assert store.settled(job, []) == set()
 
@@ -264,7 +266,7 @@ def test_open_job_takes_chunks_and_their_totals(store: JobStore) -> None:
     p = store.progress(job)
     assert (p.open, p.total_files, p.total_bytes, p.chunks) == (True, 2, 300, 1)
     store.add_chunks(job, [second])
-    assert store.chunk_ids(job) == ["c00001", "c00002"]
+    assert chunk_ids(store, job) == ["c00001", "c00002"]
     assert store.chunk(job, "c00002") == second
     p = store.progress(job)
     assert (p.total_files, p.total_bytes, p.chunks) == (3, 600, 2)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch.errors import JobNotFinished, UnknownJob
+from dispatch.jobs.backends.memory import MemoryJobStore
+from dispatch.jobs.backends.redis import RedisJobStore
 from dispatch.jobs.model import Chunk, FileRef, JobState
-from dispatch.jobs.redis_store import RedisJobStore
-from dispatch.jobs.store import JobNotFinished, JobStore, MemoryJobStore, UnknownJob
+from dispatch.jobs.store import JobStore
 from dispatch.outcome import FileOutcome, Outcome
-from tests.jobs.support import make_spec
+from tests.jobs.support import confirmed, make_spec
 
 C1, C2, C3 = "c00001", "c00002", "c00003"
 PROBLEM = FileOutcome("/x/bad", Outcome.NOT_SENT, reason="bad DICOM file: empty file")
@@ -72,7 +74,7 @@ def test_reopen_takes_back_only_the_unsuccessful_files_of_chunks(store: JobStore
     assert p.failures == {"not sent: bad DICOM file: empty file": 1}
     assert sorted(o.path for o in store.report(job)) == ["/a/1", "/b/1", "/x/bad"]
     assert [store.chunk_done(job, c) for c in (C1, C2, C3)] == [False, True, False]
-    assert store.confirmed(job, C1) == {"/a/1"}
+    assert confirmed(store, job, C1) == {"/a/1"}
 
 
 def test_reopened_job_finishes_again_with_the_new_outcomes(store: JobStore) -> None:

@@ -16,7 +16,7 @@ from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.jobs.scan import chunk, scan
 from dispatch.jobs.store import JobProgress
 from dispatch.outcome import Outcome
-from tests.jobs.support import chunks_of, make_spec
+from tests.jobs.support import chunks_of, confirmed, make_spec
 from tests.support.cluster import Worker, WorkerFactory
 from tests.support.dicom_files import Study, make_study
 from tests.support.programs import require_program
@@ -219,7 +219,7 @@ def test_worker_killed_mid_job_the_job_still_completes(
     print(f"job completed {recovery_s:.1f} s after the kill")
     assert recovery_s < 120
     assert final.state is JobState.COMPLETED and final.stored == 6
-    assert job_store.confirmed("kill1", chunks[0].chunk_id) == {str(p) for p in study.files}
+    assert confirmed(job_store, "kill1", chunks[0].chunk_id) == {str(p) for p in study.files}
     counts = Counter(s.sop_instance_uid for s in scp.stores)
     assert set(counts) == set(study.sop_instance_uids)
     # Sent again after the kill: the file in flight, and the files stored before it
