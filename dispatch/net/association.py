@@ -11,7 +11,7 @@ Usage::
 Contract: after any exception from :meth:`Association.store` the association has
 already been aborted and closed; it is never reused in an unknown state. Failure
 statuses are not exceptions here: the caller gets the :class:`StoreResponse` and
-decides (see :mod:`dispatch.sender`).
+decides (see :mod:`dispatch.transfer`).
 """
 
 from __future__ import annotations
