@@ -8,17 +8,18 @@ and a summary closes the run.
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from dispatch.cli.cmdline import CliExit
 from dispatch.cli.logs import configure
 from dispatch.cli.options import SendOptions, parse_send_args
 from dispatch.errors import UsageError
 from dispatch.outcome import FileOutcome, RunSummary
+from dispatch.report import ReportWriter
 from dispatch.settings import AssociationSettings, PresentationContext
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class Recorder:
     """Collects outcomes: the summary, the JSON-lines report, a progress line on a
     terminal."""
 
-    def __init__(self, report: IO[str] | None, total: int, progress: bool) -> None:
+    def __init__(self, report: ReportWriter | None, total: int, progress: bool) -> None:
         self.summary = RunSummary()
         self._report = report
         self._total = total
@@ -39,7 +40,7 @@ class Recorder:
     def __call__(self, outcome: FileOutcome) -> None:
         self.summary.add(outcome)
         if self._report is not None:
-            self._report.write(json.dumps(outcome.to_json()) + "\n")
+            self._report.write(outcome)
         if self._progress:
             now = time.monotonic()
             if now - self._shown >= 0.5:
@@ -120,7 +121,7 @@ class _ObservedRecorder(Recorder):
     on ``--metrics-port`` (the association's are counted by the sender)."""
 
     def __init__(
-        self, opts: SendOptions, report: IO[str] | None, total: int, progress: bool
+        self, opts: SendOptions, report: ReportWriter | None, total: int, progress: bool
     ) -> None:
         from dispatch.metrics import start_observing
         from dispatch.observe import peer_name
@@ -173,13 +174,11 @@ def association_settings(
     )
 
 
-def _open_report(path: str | None) -> IO[str] | None:
+def _open_report(path: str | None) -> ReportWriter | None:
     if path is None:
         return None
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
+    # "-" names a file here, as it always did for send (standard output has the summary).
+    return ReportWriter(os.path.join(".", path) if path == "-" else path)
 
 
 def _progress_wanted(opts: SendOptions) -> bool:
