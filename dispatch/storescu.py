@@ -44,6 +44,7 @@ __all__ = [
     "OutcomeSink",
     "SendResult",
     "check_inputs",
+    "new_identities",
     "read_all",
     "run",
     "send_batches",
