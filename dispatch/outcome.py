@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dispatch.logtext import printable
 from dispatch.status import describe
 
 __all__ = ["FileOutcome", "Outcome", "RunSummary", "human_bytes"]
@@ -138,5 +139,6 @@ class RunSummary:
             f" {self.stored / secs:.1f} files/s, {mb / secs:.1f} MB/s",
         ]
         for key, count in sorted(self.failures.items(), key=lambda kv: -kv[1]):
-            out.append(f"  {count} × {key}")
+            # A reason may name a file (halted after ...): kept to one line.
+            out.append(f"  {count} × {printable(key)}")
         return out

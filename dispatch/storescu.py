@@ -29,6 +29,7 @@ from dispatch.dicomfile import DicomFileInfo, read_info
 from dispatch.errors import BadFile, DispatchError, PeerAborted, UsageError
 from dispatch.identities import inventor_for, new_seed
 from dispatch.inputs import InputItem, Problem
+from dispatch.logtext import printable
 from dispatch.net import Association
 from dispatch.observe import current, destination_name
 from dispatch.outcome import FileOutcome, Outcome
@@ -98,7 +99,7 @@ def run(
     paths = [item.path for item in inputs if item.problem in to_check]
     for item in inputs:
         if item.problem not in to_check:
-            log.warning("%s: %s", item.reason, item.path)
+            log.warning("%s: %s", item.reason, printable(item.path))
             on_outcome(FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason))
     # As storescu: "no input files" judges the expanded arguments; files that the check
     # below drops under -nh leave an association with nothing to send.
@@ -113,7 +114,7 @@ def run(
             # storescu requests an association without contexts, which fails.
             fatal = "Association Request Failed: missing presentation contexts"
     if fatal:
-        log.critical("%s", fatal)
+        log.critical("%s", printable(fatal))
         _not_sent(paths, policy, on_outcome, f"not attempted after: {fatal}")
         return SendResult(EXIT_ERROR, fatal)
     groups = None
@@ -140,7 +141,7 @@ def run(
         result = send_over_one(settings, paths, policy, on_outcome, infos)
     if result.exit_code and result.error:
         level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
-        log.log(level, "%s", result.error)
+        log.log(level, "%s", printable(result.error))
     return result
 
 
@@ -169,7 +170,7 @@ def check_inputs(
         on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
         if policy.halt:
             return usable + list(paths[index + 1 :]), f"{reason}: {path}"
-        log.warning("%s: %s, ignoring file", reason, path)
+        log.warning("%s: %s, ignoring file", reason, printable(path))
     return usable, ""
 
 
@@ -187,7 +188,7 @@ def read_all(
             on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason))
             if policy.halt:
                 return usable + list(paths[index + 1 :]), infos, f"Bad DICOM file: {exc}"
-            log.error("Bad DICOM file: %s", exc)
+            log.error("Bad DICOM file: %s", printable(exc))
             continue
         usable.append(path)
     return usable, infos, ""
@@ -230,7 +231,7 @@ def send_batches(
         if part.exit_code and not result.exit_code:
             result = part
         elif part.exit_code:
-            log.error("%s", part.error)
+            log.error("%s", printable(part.error))
     return result
 
 
@@ -284,7 +285,7 @@ def _send_all(
         if isinstance(step, Broken):
             path, exc = step.outcome.path, step.error
             pending.done(step.outcome)
-            log.error("Store Failed, file: %s: %s", path, exc)
+            log.error("Store Failed, file: %s: %s", printable(path), printable(exc))
             if isinstance(exc, PeerAborted):
                 pending.not_sent_all("association aborted by the peer")
                 code = EXIT_PEER_ABORTED if policy.halt else EXIT_ERROR
@@ -298,10 +299,12 @@ def _send_all(
         _rename(path, outcome, policy)
         if outcome.outcome is Outcome.STORED:
             if outcome.status:
-                log.warning("Store Warning, file: %s: %s", path, st.describe(outcome.status))
+                log.warning(
+                    "Store Warning, file: %s: %s", printable(path), st.describe(outcome.status)
+                )
             continue
         if outcome.outcome is Outcome.NOT_SENT:
-            log.error("Not sent: %s: %s", path, outcome.reason)
+            log.error("Not sent: %s: %s", printable(path), printable(outcome.reason))
             if policy.halt:
                 assoc.abort()
                 pending.not_sent_all(f"halted after {path}")
@@ -312,7 +315,7 @@ def _send_all(
             continue
         assert outcome.status is not None
         described = st.describe(outcome.status)
-        log.error("Store Failed, file: %s: %s", path, described)
+        log.error("Store Failed, file: %s: %s", printable(path), described)
         if policy.halt:
             pending.not_sent_all(f"halted after {path} failed with {described}")
             # storescu ends the association in order after a failure status.
@@ -374,7 +377,7 @@ def _rename(path: str, outcome: FileOutcome, policy: SendPolicy) -> None:
     try:
         os.replace(path, path + suffix)
     except OSError as exc:
-        log.warning("cannot rename %s: %s", path, exc.strerror)
+        log.warning("cannot rename %s: %s", printable(path), exc.strerror)
 
 
 def _log_contexts(settings: AssociationSettings, assoc: Association) -> None:

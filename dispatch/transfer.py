@@ -35,6 +35,7 @@ from dispatch.codecs.convert import target_checker
 from dispatch.dicomfile import DicomFileInfo, read_info_and_data
 from dispatch.errors import BadFile, DispatchError, NoPresentationContext
 from dispatch.identities import Identity, Inventor
+from dispatch.logtext import printable
 from dispatch.net import AcceptedContext, Association, DataSource
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import choose_context
@@ -42,7 +43,6 @@ from dispatch.settings import SendPolicy
 from dispatch.uids import IMPLICIT_LE
 
 __all__ = [
-    "STALLED",
     "Broken",
     "Identities",
     "Item",
@@ -97,7 +97,7 @@ class Waiting:
     stalled: bool
 
 
-STALLED: Final = Waiting(True)
+_STALLED: Final = Waiting(True)
 _ARRIVING: Final = Waiting(False)
 
 
@@ -199,7 +199,7 @@ def _request(assoc: Association, prepared: Prepared, policy: SendPolicy) -> File
         # The C-STORE names the instance the peer receives: the invented one.
         sop_instance, replace = identity.sop_instance_uid, identity.replacements()
         log.info("Inventing Identifying Information (%s)", identity.describe())
-    log.info("Sending file: %s", path)
+    log.info("Sending file: %s", printable(path))
     target = context.transfer_syntax
     as_stored = target == info.transfer_syntax and not (
         bool(replace) or (not policy.new_vrs and target != IMPLICIT_LE)
@@ -319,7 +319,7 @@ def send_files(
                 outcome = request
             else:
                 if grace_s is not None:
-                    yield _ARRIVING if assoc.reply_arriving(grace_s) else STALLED
+                    yield _ARRIVING if assoc.reply_arriving(grace_s) else _STALLED
                 outcome = _answer(assoc, *request)
         except DispatchError as exc:
             yield Broken(FileOutcome(item.path, Outcome.FAILED, reason=str(exc)), exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from dispatch.outcome import FileOutcome, Outcome
+from dispatch.outcome import FileOutcome, Outcome, RunSummary
 
 
 def test_json_form_holds_every_field_with_status_as_hex_text() -> None:
@@ -42,3 +42,10 @@ def test_json_form_reads_back_as_the_same_outcome() -> None:
     assert FileOutcome.from_json({"path": "b", "outcome": "not_sent"}) == FileOutcome(
         "b", Outcome.NOT_SENT
     )
+
+
+def test_summary_lines_keep_a_file_name_to_its_line() -> None:
+    summary = RunSummary()
+    summary.add(FileOutcome("x", Outcome.NOT_SENT, reason="halted after a\nb.dcm"))
+    summary.finish()
+    assert summary.lines()[-1] == "  1 × not sent: halted after a\\nb.dcm"

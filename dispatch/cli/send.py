@@ -1,9 +1,9 @@
 """``dispatch send``: storescu's command line, in-process.
 
-Order of work, as storescu: parse; expand the inputs; check every file can be
-accessed (fatal in halt mode); with ``-R`` read every file for its SOP class; open one
-association; send; release. Every file ends with one recorded outcome (the report),
-and a summary closes the run.
+This module parses the command line, sets up the log, expands the inputs, shows
+progress, writes the report and the summary, and returns the exit code; the run itself,
+with storescu's rules, is :func:`dispatch.storescu.run`. Every file ends with one
+recorded outcome (the report), and a summary closes the run.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dispatch.cli.cmdline import CliExit
 from dispatch.cli.logs import configure
 from dispatch.cli.options import SendOptions, parse_send_args
 from dispatch.errors import UsageError
+from dispatch.logtext import printable
 from dispatch.outcome import FileOutcome, RunSummary
 from dispatch.report import ReportWriter
 from dispatch.settings import AssociationSettings, PresentationContext
@@ -74,7 +75,7 @@ def run(argv: Sequence[str]) -> int:
     try:
         return _send(opts)
     except UsageError as exc:
-        log.critical("%s", exc)
+        log.critical("%s", printable(exc))
         return 1
 
 

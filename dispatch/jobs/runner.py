@@ -33,6 +33,7 @@ from dispatch.identities import inventor_for
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
 from dispatch.jobs.store import JobStore
+from dispatch.logtext import printable
 from dispatch.net import Association
 from dispatch.observe import SendObserver, current
 from dispatch.outcome import FileOutcome, Outcome
@@ -287,7 +288,9 @@ class _Run:
         why = describe(outcome.status) if outcome.status is not None else outcome.reason
         self.flush()
         if self.store.halt(self.spec.job_id, outcome.path, why):
-            log.error("job %s halted: %s: %s", self.spec.job_id, outcome.path, why)
+            log.error(
+                "job %s halted: %s: %s", self.spec.job_id, printable(outcome.path), printable(why)
+            )
         # Halted now (by this file or an earlier one): nothing more goes out.
         self._stopped = self.store.stopped(self.spec.job_id) or JobState.HALTED
 
@@ -324,7 +327,10 @@ class _Run:
         self.flush()
         self.observer.retry(self.spec.destination, reason)
         log.warning(
-            "chunk %s of job %s will be retried: %s", self.chunk.chunk_id, self.spec.job_id, error
+            "chunk %s of job %s will be retried: %s",
+            self.chunk.chunk_id,
+            self.spec.job_id,
+            printable(error),
         )
         return ChunkResult(
             ChunkStatus.RETRY,
@@ -368,35 +374,50 @@ class _Run:
                 break
             self.observer.association_opened(spec.destination, assoc.setup_s)
             try:
-                first = _item(todo[done], checked)
-                items = chain((first,), (_item(ref) for ref in todo[done + 1 :]))
-                for step in send_files(assoc, items, policy, identities, grace_s=_REPLY_GRACE_S):
-                    if isinstance(step, Waiting):
-                        self.while_storing(step)
-                        continue
-                    if isinstance(step, Broken):
-                        if isinstance(step.error, TransientError):
-                            error, path = str(step.error), step.outcome.path
-                            return self.retry(todo[done:], error, path, reason="exchange")
-                        step = step.outcome
-                    if step.status is not None and is_transient(step.status):
-                        return self.retry(
-                            todo[done:],
-                            describe(step.status),
-                            step.path,
-                            step.status,
-                            reason="out_of_resources",
-                        )
-                    self.take(step)
-                    done += 1
-                    if self.beat.lost.is_set() or self.stopped() is not None:
-                        break
+                done, retry = self._send_over(assoc, todo, done, checked, identities)
             finally:
                 if assoc.is_open:
                     _end(assoc, policy.abort_at_end)
                 self.observer.association_closed(spec.destination)
                 self.flush()
+            if retry is not None:
+                return retry
         return self.finish()
+
+    def _send_over(
+        self,
+        assoc: Association,
+        todo: list[FileRef],
+        done: int,
+        checked: tuple[str, bytes | None],
+        identities: Identities,
+    ) -> tuple[int, ChunkResult | None]:
+        """Send ``todo[done:]`` over ``assoc`` (the first file ``checked`` already) until
+        the files run out, the association ends or the job stops. Returns how many files
+        of ``todo`` have their outcome now, and the result of a run that must be retried
+        (None when it goes on)."""
+        items = chain((_item(todo[done], checked),), (_item(ref) for ref in todo[done + 1 :]))
+        policy = self.spec.policy
+        for step in send_files(assoc, items, policy, identities, grace_s=_REPLY_GRACE_S):
+            if isinstance(step, Waiting):
+                self.while_storing(step)
+                continue
+            if isinstance(step, Broken):
+                if isinstance(step.error, TransientError):
+                    error, path = str(step.error), step.outcome.path
+                    return done, self.retry(todo[done:], error, path, reason="exchange")
+                step = step.outcome
+            if step.status is not None and is_transient(step.status):
+                error = describe(step.status)
+                retry = self.retry(
+                    todo[done:], error, step.path, step.status, reason="out_of_resources"
+                )
+                return done, retry
+            self.take(step)
+            done += 1
+            if self.beat.lost.is_set() or self.stopped() is not None:
+                break
+        return done, None
 
     def take(self, outcome: FileOutcome) -> None:
         """Record the outcome of a file (a stored one in a batch) and halt the job for
@@ -425,7 +446,7 @@ class _Run:
             and todo
             and self.store.halt(self.spec.job_id, todo[0].path, reason)
         ):
-            log.error("job %s halted: %s", self.spec.job_id, reason)
+            log.error("job %s halted: %s", self.spec.job_id, printable(reason))
 
 
 def _item(ref: FileRef, checked: tuple[str, bytes | None] | None = None) -> Item:

@@ -460,3 +460,21 @@ def test_a_fifo_is_a_bad_file_and_never_waited_on(
         assert seen.run.code == 0
         assert lines[str(good)]["outcome"] == "stored"
         assert len(seen.stores) == 2
+
+
+# -- file names in log lines ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_newline_in_a_file_name_cannot_forge_a_log_line(
+    scp: StorageScp, tmp_path: Path, mode: str
+) -> None:
+    forged = "F: forged line"
+    good = make_file(tmp_path / f"good\n{forged}.dcm")
+    bad = tmp_path / f"bad\n{forged}.dcm"
+    bad.write_text("not DICOM")
+    seen = observe(run_dispatch, scp, "-v", *MODES[mode], good, bad)
+    lines = seen.run.stderr.splitlines()
+    assert not [line for line in lines if line.startswith(forged)], seen.run.stderr
+    assert f"I: Sending file: {tmp_path}/good\\n{forged}.dcm" in lines
+    assert any(f"{tmp_path}/bad\\n{forged}.dcm" in line for line in lines), seen.run.stderr
