@@ -14,11 +14,11 @@ it is encoded.
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 import zlib
 from dataclasses import dataclass
+from stat import S_ISCHR, S_ISDIR, S_ISFIFO, S_ISREG, S_ISSOCK
 
 from dispatch.errors import BadFile
 from dispatch.settings import ReadMode
@@ -461,7 +461,8 @@ def read_info(path: str, mode: ReadMode = ReadMode.FILE) -> DicomFileInfo:
     preamble (which then makes it unreadable, as with DCMTK's ``-f``).
 
     Raises :class:`BadFile` with a one-line reason when the file cannot be opened, is
-    not DICOM, is truncated, or lacks the SOP Class or SOP Instance UID.
+    not a regular file (a FIFO is refused, never waited on), is not DICOM, is
+    truncated, or lacks the SOP Class or SOP Instance UID.
     """
     return read_info_and_data(path, mode)[0]
 
@@ -477,16 +478,19 @@ def read_info_and_data(
     never carries them.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: a FIFO (or a device) opens at once, to be refused below, where a
+        # plain open would wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise BadFile(path, f"cannot open: {exc.strerror}") from None
     try:
         try:
+            mode_bits = os.fstat(fd).st_mode
+            if not S_ISREG(mode_bits):
+                raise BadFile(path, _not_regular(mode_bits))
             head = os.read(fd, _HEAD_SIZE)
             size = len(head) if len(head) < _HEAD_SIZE else os.fstat(fd).st_size
         except OSError as exc:
-            if exc.errno == errno.EISDIR:
-                raise BadFile(path, "is a directory") from None
             raise BadFile(path, f"cannot read: {exc.strerror}") from None
         info = _inspect(path, fd, size, head, mode)
     finally:
@@ -496,6 +500,15 @@ def read_info_and_data(
 
 WHOLE_READ_MAX = _HEAD_SIZE
 """Files up to this size are read whole by :func:`read_info_and_data`."""
+
+
+def _not_regular(mode: int) -> str:
+    """Why a file of ``mode`` (not a regular file) cannot be sent."""
+    if S_ISDIR(mode):
+        return "is a directory"
+    kinds = ((S_ISFIFO, "a FIFO"), (S_ISSOCK, "a socket"), (S_ISCHR, "a character device"))
+    kind = next((name for test, name in kinds if test(mode)), "a device")
+    return f"not a regular file: {kind}"
 
 
 def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> DicomFileInfo:

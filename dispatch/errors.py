@@ -14,8 +14,7 @@ retried later, a :class:`PermanentError` will not.
     │   ├── NetworkTimeout            connect / socket / ACSE / DIMSE timeout
     │   ├── ConnectionLost            reset or closed in the middle of an exchange
     │   ├── PeerAborted               the peer sent A-ABORT
-    │   ├── AssociationRejectedTransient
-    │   └── TransientStatus           C-STORE status 0xA7xx (out of resources)
+    │   └── AssociationRejectedTransient
     └── PermanentError                retrying will not help
         ├── AssociationRejectedPermanent
         ├── ProtocolError             the peer broke the protocol (bad PDU, too large PDU ...)
@@ -26,8 +25,7 @@ retried later, a :class:`PermanentError` will not.
         ├── IdentityNotConfirmed      -rsp: the peer did not confirm the user identity
         ├── SendLimitTooSmall         the peer's (or our) maximum PDU length cannot carry
         │                             a message
-        ├── ScanFailed                the scan of a job's inputs broke off
-        └── FailureStatus             any other non-success C-STORE status
+        └── ScanFailed                the scan of a job's inputs broke off
 
 Socket, TLS and file errors are translated into this tree at the boundary of
 :mod:`dispatch.net` and :mod:`dispatch.dicomfile` (pydicom's, where a conversion uses it,
@@ -149,19 +147,3 @@ class SendLimitTooSmall(PermanentError):
 
 class ScanFailed(PermanentError):
     """The scan of a job's inputs broke off before its end (its reader process died)."""
-
-
-class StoreStatusError(DispatchError):
-    """Mixin data for a C-STORE that ended with a non-success status."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TransientStatus(StoreStatusError, TransientError):
-    """C-STORE status 0xA7xx: the peer is out of resources; try again later."""
-
-
-class FailureStatus(StoreStatusError, PermanentError):
-    """Any other failure status of a C-STORE."""

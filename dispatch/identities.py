@@ -93,7 +93,7 @@ class Identity:
 
     def replacements(self) -> dict[int, bytes]:
         """New values by tag, encoded and padded, for the top-level attributes storescu
-        replaces (where present): see :func:`dispatch.transcode.convert_dataset`."""
+        replaces (where present): see :func:`dispatch.codecs.transcode.convert_dataset`."""
         values = {
             PATIENT_NAME: self.patient_name,
             PATIENT_ID: self.patient_id,

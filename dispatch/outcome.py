@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dispatch.logtext import printable
 from dispatch.status import describe
+
+__all__ = ["FileOutcome", "Outcome", "RunSummary", "human_bytes"]
 
 
 def human_bytes(count: float) -> str:
@@ -65,6 +69,23 @@ class FileOutcome:
             "transfer_syntax": self.transfer_syntax,
             "seconds": self.seconds,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileOutcome:
+        """Inverse of :meth:`to_json` (the status comes back as an int); fields other
+        than ``path`` and ``outcome`` may be missing, and unknown ones are ignored."""
+        status = data.get("status")
+        return cls(
+            path=str(data["path"]),
+            outcome=Outcome(data["outcome"]),
+            status=None if status is None else int(str(status), 16),
+            reason=str(data.get("reason", "")),
+            bytes=int(data.get("bytes", 0)),
+            sop_class_uid=str(data.get("sop_class_uid", "")),
+            sop_instance_uid=str(data.get("sop_instance_uid", "")),
+            transfer_syntax=str(data.get("transfer_syntax", "")),
+            seconds=float(data.get("seconds", 0.0)),
+        )
 
 
 @dataclass
@@ -118,5 +139,6 @@ class RunSummary:
             f" {self.stored / secs:.1f} files/s, {mb / secs:.1f} MB/s",
         ]
         for key, count in sorted(self.failures.items(), key=lambda kv: -kv[1]):
-            out.append(f"  {count} × {key}")
+            # A reason may name a file (halted after ...): kept to one line.
+            out.append(f"  {count} × {printable(key)}")
         return out

@@ -339,3 +339,16 @@ def test_fast_paths_agree_with_the_general_code(name: str, tmp_path: Path) -> No
         cut.write_bytes(data[:size])
         general, fast = _both_ways(cut, offset)
         assert fast == general, size
+
+
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    # Nobody writes to it: a plain open would wait for a writer for ever.
+    with pytest.raises(BadFile, match="not a regular file: a FIFO"):
+        read_info(str(fifo))
+
+
+def test_a_character_device_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadFile, match="not a regular file: a character device"):
+        read_info("/dev/null")

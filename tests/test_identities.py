@@ -18,12 +18,12 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.sequence import Sequence
 
+from dispatch.codecs.transcode import convert_dataset
 from dispatch.dicomfile import read_info
 from dispatch.identities import Inventor, inventor_for
 from dispatch.jobs.model import Chunk, FileRef
 from dispatch.jobs.scan import scan
 from dispatch.settings import SendPolicy
-from dispatch.transcode import convert_dataset
 from dispatch.uids import EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE
 from tests.support.dicom_files import make_file
 

@@ -8,23 +8,17 @@ so they work from any host that reaches it.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dispatch.errors import DispatchError, UnknownJob, UsageError
 from dispatch.outcome import FileOutcome
+from dispatch.report import write_report
 
 if TYPE_CHECKING:
     from dispatch.jobs.config import JobsConfig
     from dispatch.jobs.store import JobProgress, JobStore
-
-_FIELDS = (
-    "path", "outcome", "status", "reason", "bytes", "sop_class_uid", "sop_instance_uid",
-    "transfer_syntax", "seconds",
-)  # fmt: skip
 
 
 def store_for(config: JobsConfig) -> JobStore:
@@ -76,25 +70,6 @@ _NETWORK_REASONS = ("retries exhausted", "association failed")
 spent, association refused): storescu exits 1 for those even with ``--no-halt``."""
 
 
-def write_report(path: str, outcomes: Sequence[FileOutcome], fmt: str = "jsonl") -> None:
-    """Write every outcome to ``path`` ("-": standard output) as JSON lines or CSV."""
-    try:
-        # Closed below unless it is standard output.
-        handle = sys.stdout if path == "-" else open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
-    try:
-        if fmt == "csv":
-            writer = csv.DictWriter(handle, fieldnames=_FIELDS)
-            writer.writeheader()
-            for item in outcomes:
-                writer.writerow(item.to_json())
-        else:
-            for item in outcomes:
-                handle.write(json.dumps(item.to_json()) + "\n")
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
 
 
 def finish_job(store: JobStore, final: JobProgress, report: str | None, *, quiet: bool) -> int:

@@ -1,24 +1,26 @@
 """``dispatch send``: storescu's command line, in-process.
 
-Order of work, as storescu: parse; expand the inputs; check every file can be
-accessed (fatal in halt mode); with ``-R`` read every file for its SOP class; open one
-association; send; release. Every file ends with one recorded outcome (the report),
-and a summary closes the run.
+This module parses the command line, sets up the log, expands the inputs, shows
+progress, writes the report and the summary, and returns the exit code; the run itself,
+with storescu's rules, is :func:`dispatch.storescu.run`. Every file ends with one
+recorded outcome (the report), and a summary closes the run.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from dispatch.cli.cmdline import CliExit
 from dispatch.cli.logs import configure
 from dispatch.cli.options import SendOptions, parse_send_args
 from dispatch.errors import UsageError
-from dispatch.outcome import FileOutcome, Outcome, RunSummary
+from dispatch.logtext import printable
+from dispatch.outcome import FileOutcome, RunSummary
+from dispatch.report import ReportWriter
 from dispatch.settings import AssociationSettings, PresentationContext
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ class Recorder:
     """Collects outcomes: the summary, the JSON-lines report, a progress line on a
     terminal."""
 
-    def __init__(self, report: IO[str] | None, total: int, progress: bool) -> None:
+    def __init__(self, report: ReportWriter | None, total: int, progress: bool) -> None:
         self.summary = RunSummary()
         self._report = report
         self._total = total
@@ -39,7 +41,7 @@ class Recorder:
     def __call__(self, outcome: FileOutcome) -> None:
         self.summary.add(outcome)
         if self._report is not None:
-            self._report.write(json.dumps(outcome.to_json()) + "\n")
+            self._report.write(outcome)
         if self._progress:
             now = time.monotonic()
             if now - self._shown >= 0.5:
@@ -73,25 +75,18 @@ def run(argv: Sequence[str]) -> int:
     try:
         return _send(opts)
     except UsageError as exc:
-        log.critical("%s", exc)
+        log.critical("%s", printable(exc))
         return 1
 
 
 def _send(opts: SendOptions) -> int:
-    import logging
+    from dispatch.inputs import expand_inputs
+    from dispatch.storescu import FileProposal
+    from dispatch.storescu import run as run_storescu
 
-    from dispatch.inputs import Problem, expand_inputs
-    from dispatch.sender import check_inputs, read_all, send_files
-
-    logger = logging.getLogger("dispatch.send")
     # As storescu, a profile file (-xf) is read and checked before the inputs are.
     profile = load_options_profile(opts)
     items = list(expand_inputs(opts.inputs, opts.scan_dirs, opts.pattern, opts.recurse))
-    # A missing file is judged by the access check below (fatal in halt mode), as
-    # storescu does; a directory without +sd is only a warning.
-    to_check = (None, Problem.MISSING)
-    paths = [item.path for item in items if item.problem in to_check]
-    skipped = [item for item in items if item.problem not in to_check]
     report = _open_report(opts.report)
     total, progress = len(items) * opts.policy.repeat, _progress_wanted(opts)
     recorder = (
@@ -99,58 +94,12 @@ def _send(opts: SendOptions) -> int:
         if opts.metrics_port
         else Recorder(report, total, progress)
     )
+    from_files = None
+    if opts.required_only or opts.propose_own:
+        from_files = FileProposal(opts.proposal, opts.combine, opts.propose_own)
     try:
-        for item in skipped:
-            logger.warning("%s: %s", item.reason, item.path)
-            recorder(FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason))
-        # As storescu: "no input files" judges the expanded arguments; files that the
-        # check below drops under -nh leave an association with nothing to send.
-        fatal = "" if paths else "no input files to be sent"
-        if not fatal:
-            logger.info("checking input files ...")
-            paths, fatal = check_inputs(paths, opts.policy, recorder)
-        infos = None
-        if not fatal and (opts.required_only or opts.propose_own):
-            paths, infos, fatal = read_all(paths, opts.policy, recorder)
-            if not fatal and not paths:
-                # storescu requests an association without contexts, which fails.
-                fatal = "Association Request Failed: missing presentation contexts"
-        if fatal:
-            logger.critical("%s", fatal)
-            _not_sent(paths, opts, recorder, f"not attempted after: {fatal}")
-            return 1
-        classes = [infos[p].sop_class_uid for p in paths] if infos is not None else None
-        groups = None
-        if infos is not None:
-            # Proposals derived from the files: split over associations beyond 128.
-            from dispatch.proposals import file_proposals
-
-            files = [(infos[p].sop_class_uid, infos[p].transfer_syntax) for p in paths]
-            groups = file_proposals(opts.proposal, files, opts.combine, opts.propose_own)
-        first = groups[0].contexts if groups else None
-        settings = association_settings(opts, classes, profile, contexts=first)
-        if settings.tls is not None:
-            # As storescu: key (and its password prompt), certificates and suites are
-            # loaded once, before the association is requested.
-            from dispatch.net.tls import client_context
-
-            client_context(settings.tls)
-        logger.info("Requesting Association")
-        if groups is not None and infos is not None and len(groups) > 1:
-            from dispatch.batches import send_batches
-
-            result = send_batches(settings, groups, paths, infos, opts.policy, recorder)
-        else:
-            result = send_files(settings, paths, opts.policy, recorder, infos)
-        if result.exit_code and result.error:
-            level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
-            logger.log(level, "%s", result.error)
-        return result.exit_code
-    except UsageError as exc:
-        # A setting that fails once the inputs are known (a TLS key, its password):
-        # nothing was sent, and every file still gets its outcome.
-        _not_sent(paths, opts, recorder, f"not attempted after: {exc}")
-        raise
+        settings = association_settings(opts, None, profile)
+        return run_storescu(items, settings, opts.policy, recorder, from_files=from_files).exit_code
     finally:
         recorder.close()
         if opts.log_level != "fatal":
@@ -173,7 +122,7 @@ class _ObservedRecorder(Recorder):
     on ``--metrics-port`` (the association's are counted by the sender)."""
 
     def __init__(
-        self, opts: SendOptions, report: IO[str] | None, total: int, progress: bool
+        self, opts: SendOptions, report: ReportWriter | None, total: int, progress: bool
     ) -> None:
         from dispatch.metrics import start_observing
         from dispatch.observe import peer_name
@@ -226,19 +175,11 @@ def association_settings(
     )
 
 
-def _not_sent(paths: Sequence[str], opts: SendOptions, recorder: Recorder, reason: str) -> None:
-    for path in paths:
-        for _ in range(opts.policy.repeat):
-            recorder(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
-
-
-def _open_report(path: str | None) -> IO[str] | None:
+def _open_report(path: str | None) -> ReportWriter | None:
     if path is None:
         return None
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
+    # "-" names a file here, as it always did for send (standard output has the summary).
+    return ReportWriter(os.path.join(".", path) if path == "-" else path)
 
 
 def _progress_wanted(opts: SendOptions) -> bool:

@@ -221,12 +221,12 @@ def _replace(header: Dataset, replace: Mapping[int, bytes]) -> None:
 
 def _to_old_vrs(dataset: Dataset) -> None:
     """Turn every element of a post-1993 VR into OB holding its little endian value
-    bytes, as :func:`dispatch.transcode.convert_dataset` does on the streaming path."""
+    bytes, as :func:`dispatch.codecs.transcode.convert_dataset` does on the streaming path."""
     from pydicom.dataelem import DataElement
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_data_element
 
-    from dispatch.transcode import OLD_VR_MAP
+    from dispatch.codecs.transcode import OLD_VR_MAP
 
     old = {vr.decode() for vr in OLD_VR_MAP}
     for elem in list(dataset):
@@ -296,7 +296,7 @@ class _Plan:
     def chunks(self, chunk_size: int, deflate_level: int) -> Iterator[bytes]:
         body = self._body(chunk_size)
         if self.target == DEFLATED_LE:
-            from dispatch.deflate import deflate
+            from dispatch.codecs.deflate import deflate
 
             return deflate(body, deflate_level)
         return body

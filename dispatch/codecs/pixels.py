@@ -303,6 +303,9 @@ def _first_line(exc: BaseException) -> str:
 __all__ = [
     "DECODE_PLUGINS",
     "ENCODE_PLUGINS",
+    "J2K_RATIO",
+    "JLS_NEAR",
+    "JPEG_QUALITY",
     "FrameEncoder",
     "PixelFormat",
     "decode_frames",

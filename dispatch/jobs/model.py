@@ -390,16 +390,5 @@ def outcome_to_dict(outcome: FileOutcome) -> dict[str, Any]:
 
 
 def outcome_from_dict(data: dict[str, Any]) -> FileOutcome:
-    """Inverse of :func:`outcome_to_dict` (the status comes back as an int)."""
-    status = data.get("status")
-    return FileOutcome(
-        path=str(data["path"]),
-        outcome=Outcome(data["outcome"]),
-        status=None if status is None else int(str(status), 16),
-        reason=str(data.get("reason", "")),
-        bytes=int(data.get("bytes", 0)),
-        sop_class_uid=str(data.get("sop_class_uid", "")),
-        sop_instance_uid=str(data.get("sop_instance_uid", "")),
-        transfer_syntax=str(data.get("transfer_syntax", "")),
-        seconds=float(data.get("seconds", 0.0)),
-    )
+    """Inverse of :func:`outcome_to_dict` (see :meth:`FileOutcome.from_json`)."""
+    return FileOutcome.from_json(data)

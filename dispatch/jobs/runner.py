@@ -16,7 +16,6 @@ retries are spent, calls :func:`give_up`.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -26,18 +25,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 
 from dispatch.dicomfile import WHOLE_READ_MAX
-from dispatch.errors import BrokerUnavailable, DispatchError, TransientError
+from dispatch.errors import DispatchError, TransientError
 from dispatch.identities import inventor_for
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
 from dispatch.jobs.store import JobStore
+from dispatch.logtext import printable
 from dispatch.net import Association
 from dispatch.observe import SendObserver, current
 from dispatch.outcome import FileOutcome, Outcome
-from dispatch.sender import Prepared, prepare, send_prepared
 from dispatch.status import describe, is_transient
+from dispatch.transfer import Broken, Identities, Item, Waiting, send_files
 
 log = logging.getLogger("dispatch.jobs")
 
@@ -287,7 +288,9 @@ class _Run:
         why = describe(outcome.status) if outcome.status is not None else outcome.reason
         self.flush()
         if self.store.halt(self.spec.job_id, outcome.path, why):
-            log.error("job %s halted: %s: %s", self.spec.job_id, outcome.path, why)
+            log.error(
+                "job %s halted: %s: %s", self.spec.job_id, printable(outcome.path), printable(why)
+            )
         # Halted now (by this file or an earlier one): nothing more goes out.
         self._stopped = self.store.stopped(self.spec.job_id) or JobState.HALTED
 
@@ -324,7 +327,10 @@ class _Run:
         self.flush()
         self.observer.retry(self.spec.destination, reason)
         log.warning(
-            "chunk %s of job %s will be retried: %s", self.chunk.chunk_id, self.spec.job_id, error
+            "chunk %s of job %s will be retried: %s",
+            self.chunk.chunk_id,
+            self.spec.job_id,
+            printable(error),
         )
         return ChunkResult(
             ChunkStatus.RETRY,
@@ -345,97 +351,91 @@ class _Run:
         (:attr:`FileRef.info`); either way it is sent only if its size and modification
         time are those recorded at submission."""
         spec, policy = self.spec, self.spec.policy
-        assoc: Association | None = None
-        ahead: dict[int, Prepared] = {}
-        index = 0
-
-        def while_storing() -> None:
-            # Runs between sending file ``index`` and reading the peer's answer.
-            assert assoc is not None
-            following = index + 1
-            if following < len(todo):
-                upcoming = todo[following]
-                problem, data = read_unchanged(upcoming, upcoming.info is not None)
-                if not problem:
-                    ahead[following] = prepare(assoc, upcoming.path, policy, upcoming.info, data)
-            if assoc.reply_arriving(_REPLY_GRACE_S):
-                # When due: the round trips overlap the peer's work.
-                self.flush_when_due()
-                self.stopped()
-            else:
-                # A slow answer: record what is held while waiting for it (progress and
-                # metrics then show it during a stall), and read the flags once it answers.
-                self.flush()
-                self._checked_at = -_STOP_CHECK_S
-
-        try:
-            for index, ref in enumerate(todo):
-                if self.beat.lost.is_set():
-                    return self.lost()
-                if self.stopped() is not None:
-                    self.stop_if_stopped(todo[index:])
-                    break
-                prepared = ahead.pop(index, None)
-                data = None
-                if prepared is None:
-                    problem, data = read_unchanged(ref, ref.info is not None)
-                    if problem:
-                        outcome = FileOutcome(ref.path, Outcome.NOT_SENT, reason=problem)
-                        self.record(outcome)
-                        self.halt_for(outcome)
-                        continue
-                if assoc is None or not assoc.is_open:
-                    if assoc is not None:  # it broke after its last file
-                        self.observer.association_closed(spec.destination)
-                        assoc = None
-                    prepared = None  # read ahead for the association that broke
-                    ahead.clear()
-                    try:
-                        assoc = Association.open(spec.settings)
-                    except TransientError as exc:
-                        return self.retry(
-                            todo[index:], f"association failed: {exc}", reason="association"
-                        )
-                    except DispatchError as exc:
-                        self._refused(todo[index:], f"association failed: {exc}")
-                        break
-                    self.observer.association_opened(spec.destination, assoc.setup_s)
-                if prepared is None:
-                    # Unchanged since submission (checked above): the scan's reading of
-                    # the file, when the chunk carries it, is still true.
-                    prepared = prepare(assoc, ref.path, policy, ref.info, data)
-                if self.inventor is not None and prepared.info is not None:
-                    identity = self.inventor.identity(_instance_index(ref))
-                    prepared = dataclasses.replace(prepared, identity=identity)
-                try:
-                    outcome = send_prepared(assoc, prepared, policy, while_storing)
-                except BrokerUnavailable:
-                    raise  # the job records failed (while_storing), not the peer
-                except TransientError as exc:
-                    return self.retry(todo[index:], str(exc), ref.path, reason="exchange")
-                except DispatchError as exc:
-                    outcome = FileOutcome(ref.path, Outcome.FAILED, reason=str(exc))
-                if (
-                    outcome.outcome is Outcome.FAILED
-                    and outcome.status is not None
-                    and is_transient(outcome.status)
-                ):
-                    return self.retry(
-                        todo[index:],
-                        describe(outcome.status),
-                        ref.path,
-                        outcome.status,
-                        reason="out_of_resources",
-                    )
-                self.record(outcome, batch=outcome.outcome is Outcome.STORED)
-                self.halt_for(outcome)
-        finally:
-            if assoc is not None:
+        identities = Identities(self.inventor)
+        done = 0  # files of todo with their outcome
+        while done < len(todo):
+            if self.beat.lost.is_set():
+                return self.lost()
+            if self.stopped() is not None:
+                self.stop_if_stopped(todo[done:])
+                break
+            checked = read_unchanged(todo[done], todo[done].info is not None)
+            if checked[0]:
+                # Checked before an association is opened for it.
+                self.take(FileOutcome(todo[done].path, Outcome.NOT_SENT, reason=checked[0]))
+                done += 1
+                continue
+            try:
+                assoc = Association.open(spec.settings)
+            except TransientError as exc:
+                return self.retry(todo[done:], f"association failed: {exc}", reason="association")
+            except DispatchError as exc:
+                self._refused(todo[done:], f"association failed: {exc}")
+                break
+            self.observer.association_opened(spec.destination, assoc.setup_s)
+            try:
+                done, retry = self._send_over(assoc, todo, done, checked, identities)
+            finally:
                 if assoc.is_open:
                     _end(assoc, policy.abort_at_end)
                 self.observer.association_closed(spec.destination)
-            self.flush()
+                self.flush()
+            if retry is not None:
+                return retry
         return self.finish()
+
+    def _send_over(
+        self,
+        assoc: Association,
+        todo: list[FileRef],
+        done: int,
+        checked: tuple[str, bytes | None],
+        identities: Identities,
+    ) -> tuple[int, ChunkResult | None]:
+        """Send ``todo[done:]`` over ``assoc`` (the first file ``checked`` already) until
+        the files run out, the association ends or the job stops. Returns how many files
+        of ``todo`` have their outcome now, and the result of a run that must be retried
+        (None when it goes on)."""
+        items = chain((_item(todo[done], checked),), (_item(ref) for ref in todo[done + 1 :]))
+        policy = self.spec.policy
+        for step in send_files(assoc, items, policy, identities, grace_s=_REPLY_GRACE_S):
+            if isinstance(step, Waiting):
+                self.while_storing(step)
+                continue
+            if isinstance(step, Broken):
+                if isinstance(step.error, TransientError):
+                    error, path = str(step.error), step.outcome.path
+                    return done, self.retry(todo[done:], error, path, reason="exchange")
+                step = step.outcome
+            if step.status is not None and is_transient(step.status):
+                error = describe(step.status)
+                retry = self.retry(
+                    todo[done:], error, step.path, step.status, reason="out_of_resources"
+                )
+                return done, retry
+            self.take(step)
+            done += 1
+            if self.beat.lost.is_set() or self.stopped() is not None:
+                break
+        return done, None
+
+    def take(self, outcome: FileOutcome) -> None:
+        """Record the outcome of a file (a stored one in a batch) and halt the job for
+        it if the policy says so."""
+        self.record(outcome, batch=outcome.outcome is Outcome.STORED)
+        self.halt_for(outcome)
+
+    def while_storing(self, waiting: Waiting) -> None:
+        """The runner's own work while the peer stores a file."""
+        if waiting.stalled:
+            # A slow answer: record what is held while waiting for it (progress and
+            # metrics then show it during a stall), and read the flags once it answers.
+            self.flush()
+            self._checked_at = -_STOP_CHECK_S
+        else:
+            # When due: the round trips overlap the peer's work.
+            self.flush_when_due()
+            self.stopped()
 
     def _refused(self, todo: Sequence[FileRef], reason: str) -> None:
         """The association was refused permanently: nothing of ``todo`` can be sent."""
@@ -446,7 +446,19 @@ class _Run:
             and todo
             and self.store.halt(self.spec.job_id, todo[0].path, reason)
         ):
-            log.error("job %s halted: %s", self.spec.job_id, reason)
+            log.error("job %s halted: %s", self.spec.job_id, printable(reason))
+
+
+def _item(ref: FileRef, checked: tuple[str, bytes | None] | None = None) -> Item:
+    """What the sender sends for ``ref``, as it stands now: ``checked`` is what
+    :func:`read_unchanged` just said of it (else it is asked here: read ahead, this runs
+    while the peer stores the file before it)."""
+    problem, data = checked or read_unchanged(ref, ref.info is not None)
+    if problem:
+        return Item(ref.path, problem=problem)
+    # Unchanged since submission: the scan's reading of the file, when the chunk
+    # carries it, is still true.
+    return Item(ref.path, ref.info, data, number=_instance_index(ref))
 
 
 def _instance_index(ref: FileRef) -> int:

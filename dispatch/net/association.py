@@ -13,7 +13,7 @@ Contract: after any exception from :meth:`Association.send_request` or
 :meth:`Association.receive_response` the association has already been aborted and
 closed; it is never reused in an unknown state. Failure statuses are not exceptions
 here: the caller gets the :class:`StoreResponse` and decides (see
-:mod:`dispatch.sender`). A response that names another SOP instance or class than its
+:mod:`dispatch.transfer`). A response that names another SOP instance or class than its
 request is one: it confirms nothing.
 """
 

@@ -429,3 +429,52 @@ def test_refused_options_exit_1_naming_the_option(
     assert any(name in lines[0] for name in option.names), lines[0]
     assert seen.associations == []
     assert seen.run.stdout == ""
+
+
+# -- files that are not regular files ----------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_fifo_is_a_bad_file_and_never_waited_on(
+    scp: StorageScp, tmp_path: Path, good: Path, mode: str
+) -> None:
+    # storescu 3.6.7 waits for a writer forever on a FIFO, in either mode; dispatch
+    # refuses it when its turn comes, as a bad file: halt stops there, -nh sends the rest.
+    first = make_file(tmp_path / "first.dcm")
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    report = tmp_path / "report.jsonl"
+    args = [*MODES[mode], "--report", report, first, fifo, good]
+    seen = observe(run_dispatch_process, scp, *args)
+    lines = {line["path"]: line for line in map(json.loads, report.read_text().splitlines())}
+    assert lines[str(first)]["outcome"] == "stored"
+    assert lines[str(fifo)]["outcome"] == "not_sent"
+    assert lines[str(fifo)]["reason"] == "not a regular file: a FIFO"
+    named = [ln for ln in seen.run.stderr.splitlines() if str(fifo) in ln and "FIFO" in ln]
+    assert named, seen.run.stderr
+    if mode == "halt":
+        assert seen.run.code == 1
+        assert lines[str(good)]["outcome"] == "not_sent"
+        assert len(seen.stores) == 1
+    else:
+        assert seen.run.code == 0
+        assert lines[str(good)]["outcome"] == "stored"
+        assert len(seen.stores) == 2
+
+
+# -- file names in log lines ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_newline_in_a_file_name_cannot_forge_a_log_line(
+    scp: StorageScp, tmp_path: Path, mode: str
+) -> None:
+    forged = "F: forged line"
+    good = make_file(tmp_path / f"good\n{forged}.dcm")
+    bad = tmp_path / f"bad\n{forged}.dcm"
+    bad.write_text("not DICOM")
+    seen = observe(run_dispatch, scp, "-v", *MODES[mode], good, bad)
+    lines = seen.run.stderr.splitlines()
+    assert not [line for line in lines if line.startswith(forged)], seen.run.stderr
+    assert f"I: Sending file: {tmp_path}/good\\n{forged}.dcm" in lines
+    assert any(f"{tmp_path}/bad\\n{forged}.dcm" in line for line in lines), seen.run.stderr

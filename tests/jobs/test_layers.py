@@ -8,7 +8,7 @@ import sys
 CHECK = """
 import sys
 import dispatch.jobs, dispatch.jobs.enqueue, dispatch.jobs.embedded, dispatch.jobs.redis_store
-import dispatch.sender
+import dispatch.storescu
 bad = sorted(m for m in sys.modules if m.split('.')[0] in ('workers', 'celery', 'kombu', 'redis'))
 print(','.join(bad))
 """
@@ -35,8 +35,8 @@ def test_no_module_of_dispatch_names_workers() -> None:
 
 ENGINE_CHECK = """
 import sys
-import dispatch.net, dispatch.sender, dispatch.dicomfile, dispatch.transcode, dispatch.proposals
-import dispatch.batches, dispatch.codecs.convert
+import dispatch.net, dispatch.storescu, dispatch.dicomfile, dispatch.proposals
+import dispatch.transfer, dispatch.codecs.convert, dispatch.codecs.stream, dispatch.codecs.transcode
 bad = sorted(
     m for m in sys.modules
     if m.split('.')[0] in ('workers', 'celery', 'kombu', 'redis', 'prometheus_client')

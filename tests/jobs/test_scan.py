@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from dispatch.jobs.model import Chunk
 from dispatch.jobs.scan import NO_STUDY_PREFIX, Scanner, chunk, scan
-from dispatch.outcome import Outcome
+from dispatch.outcome import FileOutcome, Outcome
 from tests.support.dicom_files import make_file, make_study
 
 
@@ -178,3 +181,26 @@ def test_a_pack_never_exceeds_max_files_and_nothing_scanned_goes_missing(
     # Two studies of two files make a pack of four; a third would make six: the pack
     # goes first.
     assert sizes == [4, 4]
+
+
+def test_a_fifo_among_the_inputs_is_a_problem_and_the_rest_are_scanned(tmp_path: Path) -> None:
+    study = make_study(tmp_path / "s", images=2)
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    paths = [str(study.files[0]), str(fifo), str(study.files[1])]
+    found: list[Chunk | FileOutcome] = []
+    scanner = threading.Thread(target=lambda: found.extend(Scanner(10).items(paths)), daemon=True)
+    scanner.start()
+    scanner.join(10)
+    blocked = scanner.is_alive()
+    if blocked:  # a writer lets the blocked reader go
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        scanner.join(5)
+    assert not blocked
+    problems = [item for item in found if isinstance(item, FileOutcome)]
+    assert [(p.path, p.outcome, p.reason) for p in problems] == [
+        (str(fifo), Outcome.NOT_SENT, "not a regular file: a FIFO")
+    ]
+    chunks = [item for item in found if isinstance(item, Chunk)]
+    assert [f.path for c in chunks for f in c.files] == [str(p) for p in study.files]

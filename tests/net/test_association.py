@@ -24,7 +24,6 @@ from dispatch.errors import (
 )
 from dispatch.net import Association, DataSource
 from dispatch.proposals import build_contexts
-from dispatch.sender import store_file
 from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
 from dispatch.uids import EXPLICIT_LE, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from tests.net.exchange import store
@@ -40,6 +39,7 @@ from tests.net.rawpeer import (
 )
 from tests.support.dicom_files import make_file
 from tests.support.scp import StorageScp
+from tests.support.sending import store_file
 from tests.support.storescp import free_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"

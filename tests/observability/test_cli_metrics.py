@@ -74,7 +74,7 @@ def test_a_bad_metrics_address_is_one_line_not_a_traceback(ct_study: Study) -> N
 
 def test_sending_imports_no_prometheus_without_metrics() -> None:
     check = (
-        "import sys, dispatch.cli.send, dispatch.cli.submit, dispatch.sender, "
+        "import sys, dispatch.cli.send, dispatch.cli.submit, dispatch.storescu, "
         "dispatch.jobs.runner, dispatch.jobs.embedded;"
         "print([m for m in sys.modules if m.startswith('prometheus_client')])"
     )

@@ -24,9 +24,9 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
 from pydicom.tag import BaseTag
 
+from dispatch.codecs.transcode import convert_dataset
 from dispatch.dicomfile import detect_syntax, read_info
 from dispatch.errors import BadFile
-from dispatch.transcode import convert_dataset
 from dispatch.uids import DEFLATED_LE, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, JPEG_BASELINE
 from tests.support.dicom_files import make_file, pydicom_file
 from tests.support.programs import require_program

@@ -1,0 +1,66 @@
+"""The per-file report of a run: one record per outcome, as JSON lines or CSV.
+
+Every report, whoever writes it (``dispatch send`` as it goes, ``dispatch submit`` and
+``dispatch report`` once a job ended), has the same records: the JSON form of
+:meth:`FileOutcome.to_json`, one object per line, or those fields as CSV columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from typing import IO
+
+from dispatch.errors import UsageError
+from dispatch.outcome import FileOutcome
+
+__all__ = ["FIELDS", "FORMATS", "ReportWriter", "write_report"]
+
+FIELDS = (
+    "path", "outcome", "status", "reason", "bytes", "sop_class_uid", "sop_instance_uid",
+    "transfer_syntax", "seconds",
+)  # fmt: skip
+"""The fields of a record, in their order (the CSV columns)."""
+
+FORMATS = ("jsonl", "csv")
+
+
+class ReportWriter:
+    """A report open for writing: ``path`` ("-": standard output) in ``fmt`` (one of
+    :data:`FORMATS`). Raises :class:`UsageError` when the file cannot be written."""
+
+    def __init__(self, path: str, fmt: str = "jsonl") -> None:
+        self._handle: IO[str] = sys.stdout
+        try:
+            if path != "-":
+                # Closed by close().
+                self._handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
+        self._csv: csv.DictWriter[str] | None = None
+        if fmt == "csv":
+            self._csv = csv.DictWriter(self._handle, fieldnames=FIELDS)
+            self._csv.writeheader()
+
+    def write(self, outcome: FileOutcome) -> None:
+        """Add the record of ``outcome``."""
+        if self._csv is not None:
+            self._csv.writerow(outcome.to_json())
+        else:
+            self._handle.write(json.dumps(outcome.to_json()) + "\n")
+
+    def close(self) -> None:
+        if self._handle is not sys.stdout:
+            self._handle.close()
+
+
+def write_report(path: str, outcomes: Iterable[FileOutcome], fmt: str = "jsonl") -> None:
+    """Write every outcome to ``path`` ("-": standard output) as JSON lines or CSV."""
+    writer = ReportWriter(path, fmt)
+    try:
+        for outcome in outcomes:
+            writer.write(outcome)
+    finally:
+        writer.close()
