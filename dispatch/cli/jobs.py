@@ -15,30 +15,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dispatch.errors import DispatchError, UsageError
+from dispatch.jobs.enqueue import store_for
 from dispatch.outcome import FileOutcome
 
 if TYPE_CHECKING:
-    from dispatch.jobs.config import JobsConfig
     from dispatch.jobs.store import JobProgress, JobStore
+
+__all__ = ["broker_error", "exit_code", "finish_job", "run", "store_for", "write_report"]
 
 _FIELDS = (
     "path", "outcome", "status", "reason", "bytes", "sop_class_uid", "sop_instance_uid",
     "transfer_syntax", "seconds",
 )  # fmt: skip
-
-
-def store_for(config: JobsConfig) -> JobStore:
-    """The Redis job store named by the settings; :class:`UsageError` without one."""
-    from dispatch.jobs.redis_store import RedisJobStore
-
-    if not config.broker_url and not config.store_url:
-        raise UsageError(
-            "no broker configured: give --broker URL or set DISPATCH_BROKER_URL"
-            " (jobs run without a broker are not recorded beyond their run)"
-        )
-    return RedisJobStore.from_url(
-        config.redis_url, prefix=config.key_prefix, ttl_s=config.job_ttl_s
-    )
 
 
 def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -> int:
