@@ -36,7 +36,7 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
     no presentation context, retries exhausted): 1. With ``--no-halt`` a job that ran to
     its end (even with nothing stored) with failures answered by the peer or files
     skipped as unusable: 0, as storescu; any file left unsent for network reasons
-    (retries spent, association refused): 1. Cancelled, or failed with halt: 1.
+    (retries spent, association refused) or an internal error: 1. Cancelled, or failed with halt: 1.
     """
     from dispatch.jobs.model import JobState
     from dispatch.status import StatusCategory, category
@@ -59,9 +59,10 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
     return 1
 
 
-_NETWORK_REASONS = ("retries exhausted", "association failed")
+_NETWORK_REASONS = ("retries exhausted", "association failed", "internal error")
 """Reasons of outcomes whose file never reached the peer for network reasons (retries
-spent, association refused): storescu exits 1 for those even with ``--no-halt``."""
+spent, association refused), or for a fault of the sender itself: storescu exits 1 for
+those even with ``--no-halt``."""
 
 
 def broker_error(exc: BaseException) -> str | None:
