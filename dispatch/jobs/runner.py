@@ -96,10 +96,16 @@ def default_holder() -> str:
 
 
 def changed_since_submission(ref: FileRef) -> str:
-    """Why the file may not be sent as submitted ("" when it is unchanged)."""
+    """Why the file may not be sent as submitted ("" when it is unchanged).
+
+    A file whose directory is not there either (or whose path is relative) is "not
+    visible on this host (HOST)": most likely a worker without the submitter's file
+    system, not a file deleted since."""
     try:
         st = os.stat(ref.path)
     except FileNotFoundError:
+        if not os.path.isabs(ref.path) or not os.path.isdir(os.path.dirname(ref.path)):
+            return f"not visible on this host ({socket.gethostname()})"
         return "missing since submission"
     except OSError as exc:
         return f"cannot access: {exc.strerror or exc}"
