@@ -12,16 +12,17 @@ records the files still to send. A job allowed no retries counts none.
 The one guard: any exception escaping a run (a bug, or an input the code does not
 expect) ends the chunk here with recorded outcomes, the file in flight FAILED and the
 others still to send NOT_SENT, both "internal error: ...", and the chunk finished, so
-that its lease is released and nobody hands it on again. Only when the job store
-itself cannot take that (unreachable) does the exception propagate: the chunk is then
-handed on once its lease runs out, as after a crash.
+that its lease is released and nobody hands it on again. A path the store cannot
+hold (a file name that is not UTF-8) is recorded under its printable spelling. Only
+when the job store itself cannot take that (unreachable) does the exception propagate:
+the chunk is then handed on once its lease runs out, as after a crash.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dispatch.jobs.backoff import backoff_s
 from dispatch.jobs.model import Chunk, JobSpec
@@ -121,24 +122,46 @@ def _end_with_internal_error(store: JobStore, spec: JobSpec, chunk: Chunk, reaso
     """Record the chunk's files without an outcome yet (the first FAILED: it was in
     flight, or next to go; the others NOT_SENT), halt the job with the halt policy,
     finish the chunk; True when that finished the job."""
-    paths = [f.path for f in chunk.files]
+    job_id, paths = spec.job_id, [f.path for f in chunk.files]
     try:
-        settled = store.settled(spec.job_id, paths)
+        settled = store.settled(job_id, paths)
     except Exception:  # the store may refuse what raised (e.g. a path it cannot encode)
-        settled = {p for p in paths if _settled(store, spec.job_id, p)}
+        settled = {p for p in paths if _settled(store, job_id, p)}
     unsettled = [p for p in paths if p not in settled]
     observer = current()
     for index, path in enumerate(unsettled):
         kind = Outcome.FAILED if index == 0 else Outcome.NOT_SENT
         outcome = FileOutcome(path, kind, reason=reason)
-        try:
-            if store.record(spec.job_id, outcome):
-                observer.file_done(spec.destination, outcome)
-        except Exception as record_exc:  # one file the store cannot take: the others still can
-            log.error("job %s: cannot record %r: %r", spec.job_id, path, record_exc)
+        if _record(store, job_id, outcome):
+            observer.file_done(spec.destination, outcome)
     if spec.policy.halt and unsettled:
-        store.halt(spec.job_id, unsettled[0], reason)
-    return store.finish_chunk(spec.job_id, chunk.chunk_id)
+        try:
+            store.halt(job_id, unsettled[0], reason)
+        except Exception:  # as in _record
+            if _printable(unsettled[0]) == unsettled[0]:
+                raise
+            store.halt(job_id, _printable(unsettled[0]), reason)
+    return store.finish_chunk(job_id, chunk.chunk_id)
+
+
+def _record(store: JobStore, job_id: str, outcome: FileOutcome) -> bool:
+    """Record ``outcome``; if the store refuses its path (one it cannot encode, such as
+    a file name that is not UTF-8), record it under the path's printable spelling, so
+    that the file still has an outcome. A store that cannot be reached raises."""
+    try:
+        return store.record(job_id, outcome)
+    except Exception:
+        printable = _printable(outcome.path)
+        if printable == outcome.path:
+            raise
+        log.warning("job %s: %s recorded as %s", job_id, ascii(outcome.path), printable)
+        return store.record(job_id, replace(outcome, path=printable))
+
+
+def _printable(path: str) -> str:
+    """``path`` with the bytes that are not UTF-8 spelled ``\\xNN`` (the same path
+    when it has none)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _settled(store: JobStore, job_id: str, path: str) -> bool:

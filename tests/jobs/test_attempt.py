@@ -101,7 +101,7 @@ def test_a_path_the_store_cannot_hold_does_not_keep_the_chunk_running(
     odd = os.fsencode(str(study.files[0].parent)) + b"/\xff.dcm"
     os.rename(study.files[0], odd)
     chunks = chunks_of([os.fsdecode(odd), study.files[1]], 10)
-    spec = make_spec("127.0.0.1", 1, job_id="a1", halt=False)
+    spec = make_spec("127.0.0.1", 1, job_id="a1", halt=True)
     store.create_job(spec, chunks)
     (chunk,) = chunks
 
@@ -113,5 +113,8 @@ def test_a_path_the_store_cannot_hold_does_not_keep_the_chunk_running(
     assert decision.internal_error.startswith("internal error: UnicodeEncodeError")
     assert decision.job_finished
     outcomes = {o.path: o.outcome for o in store.report("a1")}
-    assert outcomes == {str(study.files[1]): Outcome.NOT_SENT}
-    assert store.progress("a1").is_finished
+    printable = str(study.files[0].parent) + "/\\xff.dcm"
+    assert outcomes == {printable: Outcome.FAILED, str(study.files[1]): Outcome.NOT_SENT}
+    final = store.progress("a1")
+    assert final.is_finished and final.done == final.total_files == 2
+    assert final.halted_path == printable
