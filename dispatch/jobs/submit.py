@@ -135,10 +135,6 @@ def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
     if request.settings_for_classes is not None:
         items = list(items)
         settings = request.settings_for_classes(scanner.sop_classes)
-    if config.broker_url:
-        from dispatch.jobs.secrets import refuse_secrets_for_broker
-
-        refuse_secrets_for_broker(settings)
     spec = _spec(request, settings)
     if config.broker_url:
         return _through_broker(request, spec, scanner, items, watchers)
@@ -152,6 +148,11 @@ def _check(request: Submission, watchers: Watchers) -> None:
         raise UsageError("--repeat and --rename are not available with dispatch submit")
     if request.config.broker_url and watchers.observe is not None:
         raise UsageError("--metrics-port serves jobs run in this process; workers serve their own")
+    if request.config.broker_url:
+        from dispatch.jobs.secrets import refuse_secrets_for_broker
+
+        # The settings for the inputs' classes differ in their contexts only.
+        refuse_secrets_for_broker(request.settings)
 
 
 def _files(inputs: Inputs) -> Iterator[str | FileOutcome]:
