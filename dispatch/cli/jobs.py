@@ -13,26 +13,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dispatch.errors import DispatchError, UnknownJob, UsageError
+from dispatch.jobs.enqueue import store_for
 from dispatch.outcome import FileOutcome
 from dispatch.report import write_report
 
 if TYPE_CHECKING:
-    from dispatch.jobs.config import JobsConfig
     from dispatch.jobs.store import JobProgress, JobStore
 
-
-def store_for(config: JobsConfig) -> JobStore:
-    """The Redis job store named by the settings; :class:`UsageError` without one."""
-    from dispatch.jobs.redis_store import RedisJobStore
-
-    if not config.broker_url and not config.store_url:
-        raise UsageError(
-            "no broker configured: give --broker URL or set DISPATCH_BROKER_URL"
-            " (jobs run without a broker are not recorded beyond their run)"
-        )
-    return RedisJobStore.from_url(
-        config.redis_url, prefix=config.key_prefix, ttl_s=config.job_ttl_s
-    )
+__all__ = ["exit_code", "finish_job", "run", "store_for", "write_report"]
 
 
 def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -> int:
@@ -42,7 +30,7 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
     no presentation context, retries exhausted): 1. With ``--no-halt`` a job that ran to
     its end (even with nothing stored) with failures answered by the peer or files
     skipped as unusable: 0, as storescu; any file left unsent for network reasons
-    (retries spent, association refused): 1. Cancelled, or failed with halt: 1.
+    (retries spent, association refused) or an internal error: 1. Cancelled, or failed with halt: 1.
     """
     from dispatch.jobs.model import JobState
     from dispatch.status import StatusCategory, category
@@ -65,11 +53,10 @@ def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -
     return 1
 
 
-_NETWORK_REASONS = ("retries exhausted", "association failed")
+_NETWORK_REASONS = ("retries exhausted", "association failed", "internal error")
 """Reasons of outcomes whose file never reached the peer for network reasons (retries
-spent, association refused): storescu exits 1 for those even with ``--no-halt``."""
-
-
+spent, association refused), or for a fault of the sender itself: storescu exits 1 for
+those even with ``--no-halt``."""
 
 
 def finish_job(store: JobStore, final: JobProgress, report: str | None, *, quiet: bool) -> int:

@@ -12,10 +12,12 @@ redis-py only inside :mod:`dispatch.jobs.backends.redis` when a store is built.
     backends     memory and redis: each backend's job store and slot pool
     publish      TaskPublisher: Celery task messages written without Celery
     backoff      backoff_s: exponential with full jitter
-    runner       run_chunk: one task's body; give_up
-    embedded     run_embedded: the chunks on threads of this process
+    runner       run_chunk: one task's body
+    attempt      attempt_chunk: the retry decision and its guard; give_up
+    embedded     EmbeddedRun: the chunks on threads of this process
     feed         feed_job: record a job open and hand out its chunks while scanning
-    enqueue      enqueue_job, wait_for_job, resend_reaped
+    enqueue      send_chunks, wait_for_job, resend_reaped
+    submit       submit: the whole use case of ``dispatch submit``
     config       JobsConfig, load_config
 
 The package imports none of its modules: a command that only reads job records (or

@@ -1,31 +1,52 @@
 """The embedded mode: a job's chunks run on threads of this process, no broker.
 
-The very same :func:`~dispatch.jobs.runner.run_chunk` as on the workers, the same job
-records (a :class:`~dispatch.jobs.store.MemoryJobStore` by default) and the same
-retries with backoff; ``jobs`` threads give at most that many associations at once
-(and never more than the job's ``max_associations``).
+The very same :func:`~dispatch.jobs.runner.run_chunk` and retry decision
+(:func:`~dispatch.jobs.attempt.attempt_chunk`) as on the workers, the same job records
+(a :class:`~dispatch.jobs.store.MemoryJobStore` by default) and the same retries with
+backoff; ``jobs`` threads give at most that many associations at once (and never more
+than the job's ``max_associations``).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from dispatch.jobs.backoff import backoff_s
+from dispatch.jobs.attempt import Backoff, attempt_chunk
+from dispatch.jobs.backends.memory import MemorySlots
 from dispatch.jobs.model import Chunk, JobSpec
-from dispatch.jobs.runner import ChunkResult, ChunkStatus, ProgressSink, give_up, run_chunk
-from dispatch.jobs.slots import MemorySlots, SlotPool
-from dispatch.jobs.store import JobProgress, JobStore, MemoryJobStore
-from dispatch.outcome import FileOutcome
-
-log = logging.getLogger("dispatch.jobs")
+from dispatch.jobs.runner import ProgressSink, run_chunk
+from dispatch.jobs.slots import SlotPool
+from dispatch.jobs.store import JobProgress, JobStore
 
 _BUSY_DELAY_S = 0.5
 """A chunk another runner holds (not expected in-process) is looked at again after this."""
+
+_SWITCH_S = 0.00005
+"""Python's thread switch interval while the threads run (see :func:`quick_switching`)."""
+
+
+@contextmanager
+def quick_switching() -> Iterator[None]:
+    """Shorten Python's thread switch interval for the duration, then restore it.
+
+    The sender threads share the interpreter lock (with the grouping of the scan, or
+    with all of it under -R): with the default interval (5 ms) a thread whose peer has
+    answered waits that long for its turn, so a short one keeps every association busy.
+    The interval is process-wide: only the embedded mode, which owns the process while
+    it runs, sets it.
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(_SWITCH_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 class EmbeddedRun:
@@ -45,8 +66,7 @@ class EmbeddedRun:
         slots: SlotPool | None = None,
         jobs: int = 2,
         on_progress: ProgressSink | None = None,
-        retry_base_s: float = 2.0,
-        retry_cap_s: float = 300.0,
+        backoff: Backoff | None = None,
         lease_s: float = 10.0,
     ) -> None:
         self.spec = spec
@@ -54,8 +74,7 @@ class EmbeddedRun:
         self.slots = slots if slots is not None else MemorySlots()
         self.jobs = max(1, jobs)
         self.on_progress = on_progress
-        self.retry_base_s = retry_base_s
-        self.retry_cap_s = retry_cap_s
+        self.backoff = backoff if backoff is not None else Backoff()
         self.lease_s = lease_s
         self._order = itertools.count()
         self._pending: list[tuple[float, int, Chunk]] = []
@@ -108,34 +127,18 @@ class EmbeddedRun:
     def _handle(self, chunk: Chunk) -> float | None:
         """Run the chunk once; the delay before running it again, or None when done."""
         spec, store = self.spec, self.store
-        try:
-            result = run_chunk(
+        decision = attempt_chunk(
+            spec,
+            chunk,
+            store,
+            lambda: run_chunk(
                 spec, chunk, store, self.slots, lease_s=self.lease_s, on_progress=self.on_progress
-            )
-        except Exception as exc:  # a bug must not leave the job hanging
-            log.error("chunk %s failed: internal error: %r", chunk.chunk_id, exc)
-            log.debug("chunk %s failed", chunk.chunk_id, exc_info=True)
-            paths = tuple(f.path for f in chunk.files)
-            give_up(
-                store,
-                spec,
-                ChunkResult(
-                    ChunkStatus.RETRY,
-                    chunk.chunk_id,
-                    remaining=paths,
-                    error=f"internal error: {exc}",
-                ),
-            )
-            return None
-        if result.status is ChunkStatus.RETRY:
-            attempts = store.add_retry(spec.job_id, chunk.chunk_id)
-            if attempts <= spec.retries:
-                return backoff_s(attempts - 1, self.retry_base_s, self.retry_cap_s)
-            give_up(store, spec, result)
-            return None
-        if result.status in (ChunkStatus.BUSY, ChunkStatus.LOST):
+            ),
+            self.backoff,
+        )
+        if decision.later:
             return _BUSY_DELAY_S
-        return None
+        return decision.retry_in_s
 
     def _worker(self) -> None:
         while (chunk := self._take()) is not None:
@@ -149,59 +152,3 @@ class EmbeddedRun:
                         entry = (time.monotonic() + delay, next(self._order), chunk)
                         heapq.heappush(self._pending, entry)
                     self._cond.notify_all()
-
-
-def run_embedded(
-    spec: JobSpec,
-    chunks: Iterable[Chunk],
-    *,
-    store: JobStore | None = None,
-    slots: SlotPool | None = None,
-    jobs: int = 2,
-    problems: Sequence[FileOutcome] = (),
-    on_progress: ProgressSink | None = None,
-    retry_base_s: float = 2.0,
-    retry_cap_s: float = 300.0,
-    lease_s: float = 10.0,
-    on_start: Callable[[JobStore], None] | None = None,
-) -> JobProgress:
-    """Record the job, run all its chunks on ``jobs`` threads, return the final snapshot.
-
-    ``chunks`` may be a sequence (recorded at once) or any iterable, e.g. a
-    :class:`~dispatch.jobs.scan.Scanner`'s chunks: the job is then recorded open, the
-    threads start first and each chunk runs as soon as it is produced; the job is
-    closed when the iterable is exhausted. ``on_start`` is called with the store once
-    the job is recorded (a progress display can then poll
-    ``store.progress(spec.job_id)``; ``store.cancel`` stops the job).
-    """
-    store = store if store is not None else MemoryJobStore()
-    run = EmbeddedRun(
-        spec,
-        store,
-        slots=slots,
-        jobs=jobs,
-        on_progress=on_progress,
-        retry_base_s=retry_base_s,
-        retry_cap_s=retry_cap_s,
-        lease_s=lease_s,
-    )
-    if isinstance(chunks, Sequence):
-        store.create_job(spec, chunks, problems)
-        if on_start is not None:
-            on_start(store)
-        run.jobs = max(1, min(jobs, len(chunks)))
-        for c in chunks:
-            run.add(c)
-        run.start()
-        return run.join()
-    store.create_job(spec, [], problems, open=True)
-    if on_start is not None:
-        on_start(store)
-    run.start()
-    try:
-        for c in chunks:
-            store.add_chunks(spec.job_id, [c])
-            run.add(c)
-    finally:
-        store.close_job(spec.job_id)
-    return run.join()

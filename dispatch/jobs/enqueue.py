@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dispatch.jobs.model import Chunk, JobSpec
+from dispatch.errors import UsageError
+from dispatch.jobs.model import JobSpec
 from dispatch.jobs.publish import TaskPublisher
 from dispatch.jobs.store import JobProgress, JobStore
-from dispatch.outcome import FileOutcome
 
 if TYPE_CHECKING:
     from dispatch.jobs.config import JobsConfig
@@ -55,12 +55,26 @@ def celery_client(broker_url: str, visibility_timeout_s: float = 7200.0) -> Any:
     return app
 
 
+def store_for(config: JobsConfig) -> JobStore:
+    """The Redis job store named by the settings; :class:`UsageError` without one."""
+    from dispatch.jobs.backends.redis import RedisJobStore
+
+    if not config.broker_url and not config.store_url:
+        raise UsageError(
+            "no broker configured: give --broker URL or set DISPATCH_BROKER_URL"
+            " (jobs run without a broker are not recorded beyond their run)"
+        )
+    return RedisJobStore.from_url(
+        config.redis_url, prefix=config.key_prefix, ttl_s=config.job_ttl_s
+    )
+
+
 def publisher_for(config: JobsConfig, store: JobStore) -> TaskPublisher:
     """The publisher of tasks to ``config``'s broker. When the job records live in the
     broker's Redis (no ``store_url`` of their own) it shares the connection of
     ``store``, which must then be ``config``'s job store
-    (:func:`dispatch.cli.jobs.store_for`); else it has a connection of its own."""
-    from dispatch.jobs.redis_store import RedisJobStore
+    (:func:`store_for`); else it has a connection of its own."""
+    from dispatch.jobs.backends.redis import RedisJobStore
 
     if isinstance(store, RedisJobStore) and config.redis_url == config.broker_url:
         return TaskPublisher(store.client)
@@ -71,30 +85,6 @@ def send_chunks(publisher: TaskPublisher, spec: JobSpec, chunk_ids: Sequence[str
     """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue, in order,
     in one round trip."""
     publisher.send_tasks(SEND_CHUNK, [[spec.job_id, c] for c in chunk_ids], spec.queue)
-
-
-def enqueue_job(
-    broker_url: str,
-    spec: JobSpec,
-    chunks: Sequence[Chunk],
-    *,
-    store: JobStore | None = None,
-    problems: Sequence[FileOutcome] = (),
-    publisher: TaskPublisher | None = None,
-) -> str:
-    """Record the job (in ``store``, by default the Redis of ``broker_url``) and send
-    one task per chunk (through ``publisher``, by default one on ``broker_url``: the
-    default store's connection when there is one). Returns the job id."""
-    if store is None:
-        from dispatch.jobs.redis_store import RedisJobStore
-
-        redis_store = RedisJobStore.from_url(broker_url)
-        store, publisher = redis_store, publisher or TaskPublisher(redis_store.client)
-    elif publisher is None:
-        publisher = TaskPublisher.from_url(broker_url)
-    store.create_job(spec, chunks, problems)
-    send_chunks(publisher, spec, [c.chunk_id for c in chunks])
-    return spec.job_id
 
 
 def resend_reaped(store: JobStore, sender: TaskSender) -> list[tuple[str, str]]:

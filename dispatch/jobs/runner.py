@@ -11,7 +11,7 @@ since submission, the job halted or was cancelled, the association was refused
 permanently). Transient trouble (refused or reset connections, timeouts,
 rejected-transient, peer abort, statuses 0xA7xx) records nothing: the runner returns
 ``RETRY`` with the files still to send, and its caller schedules the retry or, when the
-retries are spent, calls :func:`give_up`.
+retries are spent, gives up (:mod:`dispatch.jobs.attempt`).
 """
 
 from __future__ import annotations
@@ -97,10 +97,16 @@ def default_holder() -> str:
 
 
 def changed_since_submission(ref: FileRef) -> str:
-    """Why the file may not be sent as submitted ("" when it is unchanged)."""
+    """Why the file may not be sent as submitted ("" when it is unchanged).
+
+    A file whose directory is not there either (or whose path is relative) is "not
+    visible on this host (HOST)": most likely a worker without the submitter's file
+    system, not a file deleted since."""
     try:
         st = os.stat(ref.path)
     except FileNotFoundError:
+        if not os.path.isabs(ref.path) or not os.path.isdir(os.path.dirname(ref.path)):
+            return f"not visible on this host ({socket.gethostname()})"
         return "missing since submission"
     except OSError as exc:
         return f"cannot access: {exc.strerror or exc}"
@@ -478,21 +484,3 @@ def _end(assoc: Association, abort: bool) -> None:
     except DispatchError as exc:
         # Every file already has its answer; a failed release changes none of them.
         log.warning("association release failed: %s", exc)
-
-
-def give_up(store: JobStore, spec: JobSpec, result: ChunkResult) -> bool:
-    """Record a chunk whose retries are spent: the file in flight FAILED, the others
-    NOT_SENT, all with the last error; with the halt policy the job halts. Marks the
-    chunk done and returns True when that finished the job."""
-    reason = f"retries exhausted: {result.error}"
-    observer = current()
-    for path in result.remaining:
-        if path == result.failed_path:
-            outcome = FileOutcome(path, Outcome.FAILED, status=result.failed_status, reason=reason)
-        else:
-            outcome = FileOutcome(path, Outcome.NOT_SENT, reason=reason)
-        if store.record(spec.job_id, outcome):
-            observer.file_done(spec.destination, outcome)
-    if spec.policy.halt and result.remaining:
-        store.halt(spec.job_id, result.failed_path or result.remaining[0], reason)
-    return store.finish_chunk(spec.job_id, result.chunk_id)

@@ -20,8 +20,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
 from dispatch.identities import Inventor
-from dispatch.jobs.embedded import run_embedded
-from dispatch.jobs.enqueue import enqueue_job, wait_for_job
+from dispatch.jobs.enqueue import wait_for_job
 from dispatch.jobs.model import JobState
 from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.jobs.store import MemoryJobStore
@@ -31,6 +30,7 @@ from tests.conftest import StorescpFactory
 from tests.jobs.support import chunks_of, make_spec
 from tests.support.cluster import Worker, run_cli
 from tests.support.dicom_files import make_study
+from tests.support.jobs import enqueue_job, run_embedded
 from tests.support.scp import StorageScp
 from tests.test_identities import new_vr_file
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import dispatch.jobs.embedded
 from dispatch.jobs.model import JobState
 from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.outcome import Outcome
@@ -26,7 +27,9 @@ from tests.cli.conftest import dispatch_program
 from tests.support import cluster
 from tests.support.cluster import READY_TIMEOUT_S, REPO, WORKER_ENV, Worker, run_cli
 from tests.support.dicom_files import Study, make_study
+from tests.support.faults import INTERNAL_ERROR, run_chunk_with_a_fault
 from tests.support.scp import StorageScp
+from tests.support.storescp import free_port
 
 C000 = "0xC000 (Error: cannot understand)"
 
@@ -128,6 +131,31 @@ def test_embedded_jobs_beyond_the_association_limit_are_announced(
     run = run_cli("submit", "--jobs", "3", "--max-associations", "1", *_peer(scp), *study.files)
     assert run.code == 0
     assert "W: --jobs 3: at most 1 associations to this peer at once" in run.stderr
+
+
+def test_embedded_retries_0_gives_up_at_once_counting_no_retry(tmp_path: Path) -> None:
+    study = make_study(tmp_path / "s", images=2)
+    run = run_cli("submit", "--retries", "0", "127.0.0.1", free_port(), *study.files)
+    assert run.code == 1
+    assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout
+    assert "retries:" not in run.stdout
+
+
+def test_embedded_internal_error_ends_the_job_with_exit_1(
+    scp: StorageScp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatch.jobs.embedded, "run_chunk", run_chunk_with_a_fault)
+    study = make_study(tmp_path / "s", images=3)
+    report = tmp_path / "report.jsonl"
+    run = run_cli("submit", "--no-halt", "--report", report, *_peer(scp), *study.files)
+    assert run.code == 1, run.stderr
+    assert "files: 3 (stored 0, failed 1, not sent 2)" in run.stdout
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted((item["path"], item["outcome"], item["reason"]) for item in lines) == [
+        (str(study.files[0]), "failed", INTERNAL_ERROR),
+        (str(study.files[1]), "not_sent", INTERNAL_ERROR),
+        (str(study.files[2]), "not_sent", INTERNAL_ERROR),
+    ]
 
 
 def test_report_without_wait_is_refused_before_submitting(scp: StorageScp, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dispatch.jobs.embedded import run_embedded
 from dispatch.jobs.model import JobState
 from dispatch.jobs.runner import ChunkStatus, run_chunk
 from dispatch.jobs.slots import MemorySlots
@@ -19,6 +18,7 @@ from dispatch.jobs.store import MemoryJobStore
 from dispatch.outcome import FileOutcome, Outcome
 from tests.jobs.support import chunks_of, make_spec
 from tests.support.dicom_files import make_study
+from tests.support.jobs import run_embedded
 from tests.support.scp import StorageScp
 from tests.support.storescp import free_port
 

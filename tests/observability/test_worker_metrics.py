@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from dispatch.jobs.enqueue import enqueue_job, wait_for_job
+from dispatch.jobs.enqueue import wait_for_job
 from dispatch.jobs.model import JobState
 from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.status import StatusCategory, category
@@ -18,6 +18,7 @@ from tests.jobs.support import chunks_of, make_spec
 from tests.observability.conftest import QUEUE, MetricsWorker, PrometheusFactory
 from tests.observability.dashboard import expressions, load_dashboard
 from tests.support.dicom_files import make_study
+from tests.support.jobs import enqueue_job
 from tests.support.scp import StorageScp
 
 WAIT_S = 30.0

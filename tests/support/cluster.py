@@ -6,7 +6,9 @@ every test module shares one Redis and one pair of workers.
 - ``redis_url``: a session-scoped redis-server (the broker and the job records).
 - ``worker_factory``: ``worker_factory(name, queue="dispatch")`` starts
   ``celery -A workers worker`` (prefork, one process) in a session of its own and
-  returns once it is ready; every worker it started is stopped at teardown.
+  returns once it is ready; every worker it started is stopped at teardown. Keywords
+  ``app`` (another Celery app module) and ``cwd`` (its working directory) go to
+  :class:`Worker`.
 - ``workers``: two such workers shared by the whole session.
 - ``job_store``: a RedisJobStore on ``redis_url``.
 - ``run_cli(*args)``: ``dispatch *args`` in this process, its output captured.
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,18 +52,28 @@ WORKER_ENV = {
 class Worker:
     """One ``celery -A workers worker`` process group."""
 
-    def __init__(self, name: str, broker_url: str, logdir: Path, queue: str = "dispatch") -> None:
+    def __init__(
+        self,
+        name: str,
+        broker_url: str,
+        logdir: Path,
+        queue: str = "dispatch",
+        *,
+        app: str = "workers",
+        cwd: Path = REPO,
+    ) -> None:
         self.name = f"{name}@test"
         self.log_path = logdir / f"worker-{name}.log"
         env = {**os.environ, **WORKER_ENV, "DISPATCH_BROKER_URL": broker_url}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env.pop("DISPATCH_CONFIG", None)
-        cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "prefork"]
+        cmd = [sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork"]
         cmd += ["-c", "1", "-Q", queue, "-n", self.name, "-l", "info"]
         cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 cmd,
-                cwd=REPO,
+                cwd=cwd,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -128,8 +141,8 @@ def _factory(
 ) -> tuple[WorkerFactory, list[Worker]]:
     started: list[Worker] = []
 
-    def start(name: str, queue: str = "dispatch") -> Worker:
-        worker = Worker(name, redis_url, logdir, queue)
+    def start(name: str, queue: str = "dispatch", **options: Any) -> Worker:
+        worker = Worker(name, redis_url, logdir, queue, **options)
         started.append(worker)
         worker.wait_ready(store)
         return worker

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from dispatch.jobs.enqueue import enqueue_job, wait_for_job
+from dispatch.jobs.enqueue import wait_for_job
 from dispatch.jobs.model import Chunk, JobSpec, JobState
 from dispatch.jobs.redis_store import RedisJobStore
 from dispatch.jobs.scan import chunk, scan
@@ -19,6 +19,7 @@ from dispatch.outcome import Outcome
 from tests.jobs.support import chunks_of, confirmed, make_spec
 from tests.support.cluster import Worker, WorkerFactory
 from tests.support.dicom_files import Study, make_study
+from tests.support.jobs import enqueue_job
 from tests.support.programs import require_program
 from tests.support.scp import StorageScp
 from tests.support.storescp import free_port, is_listening

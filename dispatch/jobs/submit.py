@@ -1,0 +1,288 @@
+"""The submit use case: check a submission, scan its inputs into a job, have the job sent
+(by the workers through the broker, or on threads of this process without one) and
+follow it to its end.
+
+:func:`submit` is ``dispatch submit`` without its command line: the caller builds the
+settings (:class:`Submission`) and watches through callbacks; it writes no report and
+prints nothing. The scan runs while the first chunks are sent: each chunk goes out as
+soon as it is full (see :mod:`dispatch.jobs.feed`), unless the proposal must know the
+inputs' SOP classes first (``settings_for_classes``, storescu's ``-R``).
+
+Input paths are made absolute before the scan: a job's files are opened by workers
+whose working directory is not the submitter's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
+
+from dispatch.errors import UsageError
+from dispatch.jobs.config import JobsConfig
+from dispatch.jobs.feed import Fed, feed_job
+from dispatch.jobs.model import Chunk, JobSpec, destination_of
+from dispatch.jobs.store import JobProgress, JobStore
+from dispatch.outcome import FileOutcome, Outcome
+from dispatch.settings import AssociationSettings, SendPolicy
+
+if TYPE_CHECKING:
+    from dispatch.jobs.scan import Scanner
+    from dispatch.observe import SendObserver
+
+log = logging.getLogger("dispatch.submit")
+
+__all__ = ["Inputs", "ProgressView", "Submission", "Submitted", "Watchers", "submit"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The files to send, as storescu takes them (see :mod:`dispatch.inputs`)."""
+
+    paths: tuple[str, ...]
+    """Files and directories, in order."""
+    scan_dirs: bool = False
+    pattern: str | None = None
+    recurse: bool = False
+
+    def absolute(self) -> Inputs:
+        """The same inputs with every path absolute (from this process's directory)."""
+        return replace(self, paths=tuple(os.path.abspath(p) for p in self.paths))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything one submission needs."""
+
+    inputs: Inputs
+    settings: AssociationSettings
+    policy: SendPolicy = field(default_factory=SendPolicy)
+    config: JobsConfig = field(default_factory=JobsConfig)
+    """With a ``broker_url`` the workers send the job; without one, this process."""
+    name: str = ""
+    """A name for the job ("": the first input as given)."""
+    jobs: int = 2
+    """Without a broker: the number of sending threads."""
+    max_associations: int | None = None
+    """At most this many associations to the peer at once (None: the settings' limit
+    with a broker, ``jobs`` without)."""
+    wait: bool = True
+    """With a broker: follow the job to its end (without one the job always runs to
+    its end in this process)."""
+    settings_for_classes: Callable[[Sequence[str]], AssociationSettings] | None = None
+    """When given, the settings for the inputs' SOP classes replace ``settings``: the
+    whole scan then runs before the first chunk is sent."""
+
+
+class ProgressView(Protocol):
+    """What shows a job's progress (:class:`dispatch.cli.progress.ProgressDisplay`)."""
+
+    def due(self) -> bool:
+        """Whether a new snapshot would be shown now (a snapshot costs a store query)."""
+
+    def __call__(self, snapshot: JobProgress) -> None:
+        """Show ``snapshot``."""
+
+
+def _nothing(_item: object) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Watchers:
+    """How the caller follows a submission; every callback is optional."""
+
+    on_created: Callable[[JobSpec], None] = _nothing
+    """The job is recorded (with a broker: it can be followed by its id from now on)."""
+    on_problem: Callable[[FileOutcome], None] = _nothing
+    """An input the scan found unusable (recorded NOT_SENT)."""
+    progress: ProgressView | None = None
+    """Shown snapshots while the job runs (and it is waited for)."""
+    observe: Callable[[JobStore, JobSpec], SendObserver] | None = None
+    """Without a broker: called once with the job's store and spec before the job runs;
+    the observer it returns also hears of the scan's problems (metrics)."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """How a submission went."""
+
+    spec: JobSpec
+    store: JobStore
+    """Where the job's records are (its outcomes, for a report)."""
+    fed: Fed
+    """What the scan handed out; ``fed.created`` False: no job (no input to send)."""
+    final: JobProgress | None
+    """The job's final snapshot; None when it was not waited for, or not created."""
+
+
+def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
+    """Check, scan, record, send and (see :attr:`Submission.wait`) wait; see the module
+    docstring. Raises :class:`UsageError` for a submission that cannot be made, and
+    whatever the job store raises when it cannot be reached."""
+    from dispatch.jobs.scan import Scanner
+
+    watchers = watchers or Watchers()
+    _check(request, watchers)
+    config, policy = request.config, request.policy
+    inputs = request.inputs.absolute()
+    scanner = Scanner(config.chunk_files, policy.read_mode)
+    log.info("scanning the inputs ...")
+    items: Iterable[Chunk | FileOutcome] = scanner.items(_files(inputs))
+    settings = request.settings
+    if request.settings_for_classes is not None:
+        items = list(items)
+        settings = request.settings_for_classes(scanner.sop_classes)
+    spec = _spec(request, settings)
+    if config.broker_url:
+        return _through_broker(request, spec, scanner, items, watchers)
+    if request.settings_for_classes is None:
+        return _embedded_reading_ahead(request, spec, scanner, inputs, watchers)
+    return _embedded(request, spec, scanner, items, watchers)
+
+
+def _check(request: Submission, watchers: Watchers) -> None:
+    if request.policy.repeat != 1 or request.policy.rename:
+        raise UsageError("--repeat and --rename are not available with dispatch submit")
+    if request.config.broker_url and watchers.observe is not None:
+        raise UsageError("--metrics-port serves jobs run in this process; workers serve their own")
+    if request.config.broker_url:
+        from dispatch.jobs.secrets import refuse_secrets_for_broker
+
+        # The settings for the inputs' classes differ in their contexts only.
+        refuse_secrets_for_broker(request.settings)
+
+
+def _files(inputs: Inputs) -> Iterator[str | FileOutcome]:
+    from dispatch.inputs import expand_inputs
+
+    for item in expand_inputs(
+        inputs.paths, inputs.scan_dirs, inputs.pattern, inputs.recurse, name_order=True
+    ):
+        if item.ok:
+            yield item.path
+        else:
+            yield FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason)
+
+
+def _spec(request: Submission, settings: AssociationSettings) -> JobSpec:
+    from dispatch.jobs.enqueue import new_job_id
+
+    config = request.config
+    if request.max_associations is not None:
+        limit = request.max_associations
+    else:
+        limit = config.max_associations if config.broker_url else request.jobs
+    return JobSpec(
+        job_id=new_job_id(),
+        name=request.name or request.inputs.paths[0],
+        settings=settings,
+        policy=request.policy,
+        retries=config.retries,
+        max_associations=limit,
+        destination=destination_of(settings),
+        queue=config.queue,
+    )
+
+
+def _through_broker(
+    request: Submission,
+    spec: JobSpec,
+    scanner: Scanner,
+    items: Iterable[Chunk | FileOutcome],
+    watchers: Watchers,
+) -> Submitted:
+    from dispatch.jobs.enqueue import (
+        publisher_for,
+        resend_reaped,
+        send_chunks,
+        store_for,
+        wait_for_job,
+    )
+
+    store = store_for(request.config)
+    publisher = publisher_for(request.config, store)
+    fed = feed_job(
+        store,
+        spec,
+        items,
+        on_chunk=lambda c: send_chunks(publisher, spec, [c.chunk_id]),
+        on_created=lambda: watchers.on_created(spec),
+        on_problem=watchers.on_problem,
+        pending=scanner.pending,
+    )
+    if not fed.created:
+        return Submitted(spec, store, fed, None)
+    log.info("job %s: %d files in %d tasks", spec.job_id, fed.files, fed.chunks)
+    if not request.wait:
+        return Submitted(spec, store, fed, None)
+    final = wait_for_job(
+        store, spec.job_id, watchers.progress, reaper=lambda: resend_reaped(store, publisher)
+    )
+    return Submitted(spec, store, fed, final)
+
+
+def _embedded_reading_ahead(
+    request: Submission, spec: JobSpec, scanner: Scanner, inputs: Inputs, watchers: Watchers
+) -> Submitted:
+    from dispatch.jobs.reader import ChildReader
+
+    # The files are read in a child process, forked before any thread starts (see
+    # dispatch.jobs.reader): the sender threads then have the interpreter lock to
+    # themselves instead of sharing it with the scan.
+    reader = ChildReader(lambda: _files(inputs), request.policy.read_mode)
+    try:
+        return _embedded(request, spec, scanner, scanner.group(reader), watchers)
+    finally:
+        reader.close()
+
+
+def _embedded(
+    request: Submission,
+    spec: JobSpec,
+    scanner: Scanner,
+    items: Iterable[Chunk | FileOutcome],
+    watchers: Watchers,
+) -> Submitted:
+    from dispatch.jobs.attempt import Backoff
+    from dispatch.jobs.backends.memory import MemoryJobStore
+    from dispatch.jobs.embedded import EmbeddedRun, quick_switching
+
+    config, store = request.config, MemoryJobStore()
+    observer = watchers.observe(store, spec) if watchers.observe is not None else None
+    if request.jobs > spec.max_associations:
+        log.warning(
+            "--jobs %d: at most %d associations to this peer at once (--max-associations)",
+            request.jobs,
+            spec.max_associations,
+        )
+    view = watchers.progress
+
+    def on_file(_outcome: FileOutcome) -> None:
+        if view is not None and view.due():
+            view(store.progress(spec.job_id))
+
+    def on_problem(outcome: FileOutcome) -> None:
+        watchers.on_problem(outcome)
+        if observer is not None:
+            observer.file_done(spec.destination, outcome)
+
+    run = EmbeddedRun(
+        spec,
+        store,
+        jobs=request.jobs,
+        on_progress=on_file if view is not None else None,
+        backoff=Backoff(config.retry_base_s, config.retry_cap_s),
+        lease_s=config.lease_s,
+    ).start()
+    with quick_switching():
+        fed = feed_job(store, spec, items, on_chunk=run.add, on_problem=on_problem,
+                       pending=scanner.pending)  # fmt: skip
+        final = run.join()
+    if not fed.created:
+        return Submitted(spec, store, fed, None)
+    log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, fed.files,
+             fed.chunks, request.jobs)  # fmt: skip
+    return Submitted(spec, store, fed, final)
