@@ -10,6 +10,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pydicom
 import pytest
@@ -147,7 +148,7 @@ _TS = {"explicit": EXPLICIT_LE, "implicit": IMPLICIT_LE, "big": EXPLICIT_BE}
 
 def _pixels(data: bytes, ts: str) -> list[int]:
     """16-bit pixel values of ``data`` encoded in the short-named syntax ``ts``."""
-    order = "big" if ts == "big" else "little"
+    order: Literal["big", "little"] = "big" if ts == "big" else "little"
     return [int.from_bytes(data[i : i + 2], order) for i in range(0, len(data), 2)]
 
 
@@ -258,7 +259,7 @@ def _little_endian(vr_value: tuple[str, object], big_file: bool) -> bytes:
             return value
         return b"".join(value[i : i + width][::-1] for i in range(0, len(value), width))
     values = value if isinstance(value, list) else [value]
-    return b"".join(int(v).to_bytes(8, "little", signed=True) for v in values)  # type: ignore[call-overload]
+    return b"".join(int(v).to_bytes(8, "little", signed=True) for v in values)  # type: ignore[arg-type]
 
 
 def new_vr_file(path: Path, ts: str = "explicit", nested: bool = True) -> Path:

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -205,7 +206,7 @@ def test_plus_u_keeps_the_vrs(scp: StorageScp, tmp_path: Path) -> None:
 
 def _invent_spec(scp: StorageScp, job_id: str, **policy: int) -> object:
     spec = make_spec(scp.host, scp.port, job_id=job_id)
-    fields = {"invent_identities": True, "invent_stamp": 1700000000, **policy}
+    fields: dict[str, Any] = {"invent_identities": True, "invent_stamp": 1700000000, **policy}
     return dataclasses.replace(spec, policy=dataclasses.replace(spec.policy, **fields))
 
 
@@ -217,7 +218,7 @@ def _identities(datasets: list[Dataset]) -> set[tuple[str, ...]]:
 
 def _expected(job_id: str, count: int, limits: tuple[int, int, int]) -> set[tuple[str, ...]]:
     inventor = Inventor(job_id, *limits, stamp=1700000000)
-    out = set()
+    out: set[tuple[str, ...]] = set()
     for n in range(count):
         i = inventor.identity(n)
         out.add((i.sop_instance_uid, i.instance_number, i.series_instance_uid,

@@ -171,8 +171,12 @@ def test_bad_profile_file_is_one_line_and_exit_1_before_connecting(
 ) -> None:
     bad = tmp_path / "bad.cfg"
     bad.write_text(PROFILE.replace("\\BOTH", "\\BOTHER"))
-    for args in (["-xf", bad, "Mine"], ["-xf", bad.with_name("none.cfg"), "Mine"],
-                 ["-xf", SHIPPED, "NoSuchProfile"]):  # fmt: skip
+    cases: tuple[list[str | Path], ...] = (
+        ["-xf", bad, "Mine"],
+        ["-xf", bad.with_name("none.cfg"), "Mine"],
+        ["-xf", SHIPPED, "NoSuchProfile"],
+    )
+    for args in cases:
         run = run_dispatch(scp.host, scp.port, *args, ct)
         assert run.code == 1
         lines = run.stderr.strip().splitlines()

@@ -444,7 +444,7 @@ def test_a_fifo_is_a_bad_file_and_never_waited_on(
     fifo = tmp_path / "pipe.dcm"
     os.mkfifo(fifo)
     report = tmp_path / "report.jsonl"
-    args = [*MODES[mode], "--report", report, first, fifo, good]
+    args: list[str | Path | int] = [*MODES[mode], "--report", report, first, fifo, good]
     seen = observe(run_dispatch_process, scp, *args)
     lines = {line["path"]: line for line in map(json.loads, report.read_text().splitlines())}
     assert lines[str(first)]["outcome"] == "stored"

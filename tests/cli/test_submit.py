@@ -75,7 +75,8 @@ def test_embedded_mode_sends_studies_on_two_associations_at_once(
     scp.stall_on_store(1)
     runs: list[cluster.CliRun] = []
     # --chunk 8: studies of two files are not small enough to be packed together.
-    args = ["submit", "--jobs", "2", "--chunk", "8", "--report", report, *_peer(scp)]
+    args: list[str | Path | int] = ["submit", "--jobs", "2", "--chunk", "8", "--report", report]
+    args += _peer(scp)
     args += _files(studies)
     thread = threading.Thread(target=lambda: runs.append(run_cli(*args)))
     thread.start()

@@ -51,10 +51,10 @@ def convert(path: Path | str, target: str) -> Dataset:
         body = b"".join(open_conversion(handle, info, target))
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = UID(target)
-    meta.MediaStorageSOPClassUID = info.sop_class_uid
-    meta.MediaStorageSOPInstanceUID = info.sop_instance_uid
+    meta.MediaStorageSOPClassUID = UID(info.sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(info.sop_instance_uid)
     head = io.BytesIO()
-    write_file_meta_info(head, meta)
+    write_file_meta_info(head, meta)  # type: ignore[arg-type]  # pydicom accepts any binary file
     return pydicom.dcmread(io.BytesIO(b"\0" * 128 + b"DICM" + head.getvalue() + body))
 
 

@@ -200,6 +200,7 @@ def test_submit_enqueues_on_the_broker_db_and_never_shows_the_password(
     job_id = run.stdout.split()[0]
     assert PASSWORD not in run.stdout + run.stderr
     (raw,) = redis.Redis.from_url(url, decode_responses=True).lrange("dispatch", 0, -1)
+    assert isinstance(raw, str)
     assert _decode(raw)["body"][0] == [job_id, "c00001"]
 
 

@@ -75,7 +75,12 @@ def test_scanner_yields_full_chunks_as_it_goes_then_the_rest_per_study(tmp_path:
     order = [one.files[0], two.files[0], one.files[1], bad, one.files[2], two.files[1]]
     scanner = Scanner(2)
     seen: list[tuple[str, object]] = []
-    source = [*map(str, order[:4]), known, *map(str, order[4:]), str(one.files[0])]
+    source: list[str | FileOutcome] = [
+        *map(str, order[:4]),
+        known,
+        *map(str, order[4:]),
+        str(one.files[0]),
+    ]
     for item in scanner.items(source):
         # What was yielded when: the pending files show how far the scan had gone.
         seen.append(("pending", len(scanner.pending())))

@@ -212,7 +212,12 @@ def test_expired_lease_is_reaped_once_and_finished_chunks_never(store: JobStore)
     assert store.reap() == []
     # A lease is time: the holder stops renewing and it runs out.
     reaped: list[tuple[str, str]] = []
-    _wait(lambda: reaped.extend(store.reap()) or reaped)
+
+    def reap_some() -> list[tuple[str, str]]:
+        reaped.extend(store.reap())
+        return reaped
+
+    _wait(reap_some)
     assert reaped == [(job, "c00001")]
     assert store.reap(now=time.time() + 60) == []
 

@@ -30,7 +30,13 @@ def _pynetdicom_rq(message_id: int, sop_class: str, sop_instance: str, priority:
     primitive.DataSet = io.BytesIO(b"\x08\x00\x05\x00")
     message = C_STORE_RQ()
     message.primitive_to_message(primitive)
-    return bytes(encode(message.command_set, True, True))
+    return _encoded(message.command_set)
+
+
+def _encoded(command_set: object) -> bytes:
+    data = encode(command_set, True, True)  # type: ignore[arg-type]
+    assert data is not None
+    return bytes(data)
 
 
 @pytest.mark.parametrize(("message_id", "sop_class", "sop_instance"), CASES)
@@ -51,10 +57,10 @@ def test_c_store_rsp_decoded_from_pynetdicom_bytes(status: int, comment: str | N
     primitive.AffectedSOPInstanceUID = "1.2.3.4.5"
     primitive.Status = status
     if comment is not None:
-        primitive.ErrorComment = comment
+        primitive.ErrorComment = comment  # type: ignore[assignment]  # typed None in pynetdicom
     message = C_STORE_RSP()
     message.primitive_to_message(primitive)
-    data = bytes(encode(message.command_set, True, True))
+    data = _encoded(message.command_set)
 
     decoded = decode_command(data)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
@@ -121,7 +122,8 @@ def pynetdicom_negotiated(ac_bytes: bytes) -> acse.Negotiated:
     results = {}
     for item in primitive.presentation_context_definition_results_list:
         syntaxes = item.transfer_syntax
-        results[int(item.context_id)] = (int(item.result), str(syntaxes[0]) if syntaxes else "")
+        assert item.context_id is not None and item.result is not None
+        results[item.context_id] = (item.result, str(syntaxes[0]) if syntaxes else "")
     max_pdu, class_uid, version = 0, "", ""
     identity = None
     for info in primitive.user_information:
@@ -214,7 +216,7 @@ def identity_file(tmp_path: Path, size: int) -> str:
     return str(path)
 
 
-REQUESTS = {
+REQUESTS: dict[str, Callable[[Path], AssociationSettings]] = {
     "one context": lambda tmp: settings(),
     "storescu default (128 contexts)": lambda tmp: settings(
         contexts=build_contexts("uncompressed")
@@ -488,7 +490,7 @@ def pynetdicom_ac(
         context.transfer_syntax = [syntax]
         contexts.append(context)
     primitive.presentation_context_definition_results_list = contexts
-    user: list[object] = []
+    user: list[Any] = []
     if max_pdu is not None:
         item = MaximumLengthNotification()
         item.maximum_length_received = max_pdu

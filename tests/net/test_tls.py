@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import CTImageStorage
+from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
 from dispatch.errors import (
     ConnectionLost,
@@ -260,9 +260,11 @@ class TlsScp:
         handlers: list[Any] = [(evt.EVT_C_STORE, self._store)]
         if answer_identity is not None:
             handlers.append((evt.EVT_USER_ID, self._identity(answer_identity)))
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ctx,
-                                      evt_handlers=handlers)  # fmt: skip
-        self.port = int(self.server.server_address[1])
+        server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ctx,
+                                 evt_handlers=handlers)  # fmt: skip
+        assert server is not None
+        self.server = server
+        self.port = int(server.server_address[1])
 
     def _store(self, event: Any) -> int:
         self.datasets.append(str(event.dataset.PatientID))
@@ -612,10 +614,12 @@ class CipherScp:
         ctx.set_ciphers(openssl_suite)
         ae = AE()
         ae.add_supported_context(CTImageStorage, [EXPLICIT_LE, IMPLICIT_LE])
-        handlers = [(evt.EVT_C_STORE, self._store), (evt.EVT_CONN_OPEN, self._opened)]
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ctx,
-                                      evt_handlers=handlers)  # fmt: skip
-        self.port = int(self.server.server_address[1])
+        handlers: list[Any] = [(evt.EVT_C_STORE, self._store), (evt.EVT_CONN_OPEN, self._opened)]
+        server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ctx,
+                                 evt_handlers=handlers)  # fmt: skip
+        assert server is not None
+        self.server = server
+        self.port = int(server.server_address[1])
 
     def _store(self, event: Any) -> int:
         self.datasets.append(str(event.dataset.PatientID))

@@ -6,6 +6,6 @@ from __future__ import annotations
 from tests.support.faults import run_chunk_with_a_fault
 from workers import app, tasks
 
-tasks.run_chunk = run_chunk_with_a_fault  # type: ignore[assignment]
+tasks.run_chunk = run_chunk_with_a_fault  # type: ignore[attr-defined]
 
 __all__ = ["app"]
