@@ -10,10 +10,11 @@ have no default route). A process started in a host (:meth:`Host.popen`) binds a
 connects in that host's namespace: a server listening on ``0.0.0.0`` there listens on
 the host's own addresses only.
 
-Names begin with :data:`PREFIX` and the creating process's id in hex, so that what a
-killed run left behind is recognised (its process is gone) and removed by the next run
-(:func:`remove_stale`). :meth:`Network.close` ends every process started in its hosts
-and removes namespaces, links and bridge, also after a failed test.
+Names begin with :data:`PREFIX` and the creating process's id in hex (then a number: a
+process may make several networks), so that what a killed run left behind is recognised
+(its process is gone) and removed by the next run (:func:`remove_stale`).
+:meth:`Network.close` ends every process started in its hosts and removes namespaces,
+links and bridge, also after a failed test.
 
 Needs root and ``ip`` (iproute2): :func:`require_netns` skips a test without them, or
 fails it when the environment has ``CI=true``.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
+import itertools
 import os
 import re
 import signal
@@ -49,8 +51,9 @@ FIRST_HOST = 10
 STOP_TIMEOUT_S = 5.0
 
 _LOCK_NAME = "dispatch-test-netns.lock"
-_STALE_NETNS = re.compile(rf"^{PREFIX}-([0-9a-f]+)-")
-_STALE_LINK = re.compile(rf"^{PREFIX}([0-9a-f]+)(?:br|v\d+)$")
+_numbers = itertools.count()
+_STALE_NETNS = re.compile(rf"^{PREFIX}-([0-9a-f]+)n\d+-")
+_STALE_LINK = re.compile(rf"^{PREFIX}([0-9a-f]+)n\d+(?:br|v\d+)$")
 _ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit",
                 "blackhole", "nat", "anycast"}  # fmt: skip
 
@@ -110,7 +113,7 @@ def remove_stale() -> list[str]:
             _ip("netns", "delete", name, check=False)
             removed.append(name)
     for line in _ip("-o", "link", "show", check=False).stdout.splitlines():
-        # "7: dsp1a2bbr: <BROADCAST,...>" or "8: dsp1a2bv0@if2: <...>"
+        # "7: dsp1a2bn0br: <BROADCAST,...>" or "8: dsp1a2bn0v0@if2: <...>"
         name = line.split(":", 2)[1].strip().split("@", 1)[0]
         found = _STALE_LINK.match(name)
         if found and not _alive(int(found.group(1), 16)):
@@ -254,7 +257,8 @@ class Network:
     """A bridge and its hosts; use as a context manager, or call :meth:`close`."""
 
     def __init__(self) -> None:
-        self.tag = f"{os.getpid():x}"
+        # Interface names have at most 15 characters: "dsp" + 6 + "n" + 2 + "v" + 2.
+        self.tag = f"{os.getpid():x}n{next(_numbers)}"
         self.bridge = f"{PREFIX}{self.tag}br"
         self.hosts: dict[str, Host] = {}
         self.subnet: ipaddress.IPv4Network | None = None
@@ -278,9 +282,13 @@ class Network:
             fcntl.flock(lock, fcntl.LOCK_EX)
             subnet = self._free_subnet()
             _ip("link", "add", self.bridge, "type", "bridge")
-            self.subnet = subnet
-            _ip("addr", "add", f"{subnet[1]}/{subnet.prefixlen}", "dev", self.bridge)
-            _ip("link", "set", self.bridge, "up")
+            try:
+                self.subnet = subnet
+                _ip("addr", "add", f"{subnet[1]}/{subnet.prefixlen}", "dev", self.bridge)
+                _ip("link", "set", self.bridge, "up")
+            except BaseException:
+                self.close()
+                raise
         return self
 
     @staticmethod
