@@ -123,8 +123,11 @@ class HostStorescp(Storescp):
 
 class Peer:
     """The DICOM peer's host: storescp (``--fork``, every file under a name of its own,
-    so that a file received twice is stored twice) on 127.0.0.1 behind a
-    :mod:`~tests.support.delay_proxy` on the host's address, port :data:`PEER_PORT`."""
+    so that a file received twice is stored twice) behind a
+    :mod:`~tests.support.delay_proxy` on the host's address, port :data:`PEER_PORT`.
+
+    storescp cannot be given an address: it listens on every address of the peer's
+    host (its loopback, where the proxy reaches it, and its own), none elsewhere."""
 
     def __init__(self, host: Host, workdir: Path, rtt_ms: float = PEER_RTT_MS) -> None:
         self.host = host

@@ -76,19 +76,21 @@ def test_bytes_arrive_intact_and_in_order_then_the_end_of_stream(
 
 
 def test_the_delay_is_latency_not_a_bandwidth_cap(echo_server: tuple[str, int]) -> None:
-    # Ten messages sent 10 ms apart without waiting for answers: the last answer comes
-    # one round trip after the last message, not ten round trips after the first.
+    # Ten messages sent 20 ms apart without waiting for answers: the last answer comes
+    # one round trip after the last message (0.4 s), not after ten one-way delays in
+    # a row in each direction (over 1 s), as it would if chunks waited for each other.
+    rtt_s = 0.2
     with (
-        DelayProxy(("127.0.0.1", 0), echo_server, rtt_ms=RTT_MS) as proxy,
+        DelayProxy(("127.0.0.1", 0), echo_server, rtt_ms=rtt_s * 1000) as proxy,
         socket.create_connection(proxy.address, timeout=5) as sock,
     ):
         started = time.monotonic()
         for n in range(10):
             sock.sendall(b"%02d" % n)
-            time.sleep(0.01)
+            time.sleep(0.02)
         assert _receive(sock, 20) == b"".join(b"%02d" % n for n in range(10))
         elapsed = time.monotonic() - started
-    assert RTT_MS / 1000 <= elapsed < 3 * RTT_MS / 1000
+    assert rtt_s <= elapsed < 0.75
 
 
 def test_a_refused_target_closes_the_connection() -> None:
