@@ -214,12 +214,22 @@ def _address(text: str) -> Address:
     return host, int(port)
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of milliseconds, not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the proxy until SIGTERM or SIGINT; return the exit code."""
     parser = argparse.ArgumentParser(description="TCP proxy adding a round-trip delay")
     parser.add_argument("--listen", type=_address, required=True, metavar="HOST:PORT")
     parser.add_argument("--target", type=_address, required=True, metavar="HOST:PORT")
-    parser.add_argument("--rtt-ms", type=float, required=True, metavar="N")
+    parser.add_argument("--rtt-ms", type=_milliseconds, required=True, metavar="N")
     args = parser.parse_args(argv)
 
     async def run() -> None:

@@ -124,13 +124,13 @@ def remove_stale() -> list[str]:
 
 def listening(pid: int, port: int) -> bool:
     """True when a socket in process ``pid``'s network namespace listens on TCP ``port``."""
-    return any(state == "0A" for state, _ in _sockets(pid, local_port=port))
+    return "0A" in _states(pid, local_port=port)
 
 
 def connected(pid: int, address: str, port: int) -> bool:
     """True when a socket in process ``pid``'s network namespace has an established TCP
     connection to ``address:port``."""
-    return any(state == "01" for state, _ in _sockets(pid, remote=(address, port)))
+    return "01" in _states(pid, remote=(address, port))
 
 
 def _hex_address(address: str, port: int) -> str:
@@ -138,10 +138,11 @@ def _hex_address(address: str, port: int) -> str:
     return f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
 
 
-def _sockets(
+def _states(
     pid: int, *, local_port: int | None = None, remote: tuple[str, int] | None = None
-) -> Iterator[tuple[str, str]]:
-    """(state, local address) of the TCP sockets of ``pid``'s namespace that match.
+) -> set[str]:
+    """The states (hex, as the kernel lists them) of the TCP sockets of ``pid``'s
+    namespace on ``local_port`` or connected to ``remote``.
 
     Reads the kernel's table as the process sees it (``/proc/PID/net/tcp``), which is
     its own namespace's; a process that is gone has none.
@@ -150,7 +151,8 @@ def _sockets(
     try:
         lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
     except (FileNotFoundError, ProcessLookupError):
-        return
+        return set()
+    states = set()
     for line in lines:
         # fields[1]: local "ADDR:PORT" in hex, fields[2]: remote, fields[3]: the state.
         fields = line.split()
@@ -158,7 +160,8 @@ def _sockets(
             continue
         if wanted_remote is not None and fields[2] != wanted_remote:
             continue
-        yield fields[3], fields[1]
+        states.add(fields[3])
+    return states
 
 
 class Host:
@@ -226,8 +229,9 @@ class Host:
 
     @contextlib.contextmanager
     def unreachable(self, other: Host) -> Iterator[None]:
-        """Within the block this host has no route to ``other`` (connecting to it fails
-        at once: EHOSTUNREACH); the other way round still works, as do all other hosts."""
+        """Within the block this host has no route to ``other``: connecting to it fails
+        at once (EHOSTUNREACH), and so does the other way round (the answers have no
+        route either); every other pair of hosts is unaffected."""
         route = ("route", "add", "unreachable", f"{other.address}/32")
         _ip("-n", self.netns, *route)
         try:
@@ -248,7 +252,7 @@ def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> N
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    # Children that left the group to the end (forked peers) go with it.
+    # Members of the group that outlive its leader (storescp's forked children) go too.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
 
