@@ -21,9 +21,10 @@ from tests.support.netns import wait_until
 
 JOB_TIMEOUT_S = 60.0
 IN_FLIGHT = 2
-"""Files of a chunk that may reach the peer twice when its worker dies: the one in
-flight, and the one before it, whose outcome is recorded while the next answer is
-awaited (the peer's answers take a round trip: see dispatch.jobs.runner)."""
+"""Files of a chunk that may reach the peer twice when its run is cut short (its worker
+dies, Redis goes away): the one in flight, and the one before it, whose outcome is
+recorded while the next answer is awaited (the peer's answers take a round trip: see
+dispatch.jobs.runner)."""
 
 
 def _files(studies: list[Study]) -> list[Path]:
@@ -178,9 +179,9 @@ def test_redis_restarted_mid_job_while_submit_waits(
     wait_until(lambda: bool(peer.storescp.files()), "the first file stored", JOB_TIMEOUT_S, 0.01)
     own_redis.stop()
     stored_before = len(peer.storescp.files())
-    stopped_at = time.monotonic()
-    wait_until(lambda: time.monotonic() - stopped_at >= REDIS_OUTAGE_S, "the end of the outage", 10)
+    time.sleep(REDIS_OUTAGE_S)  # the outage itself: a length of time, not an awaited event
     own_redis.start()
     code = submission.wait(JOB_TIMEOUT_S)
     assert stored_before < len(_files(studies)), "the job ended before Redis stopped"
-    assert_delivered(site, submission, code, studies, peer, window=IN_FLIGHT)
+    # Both workers may be mid-chunk when Redis goes away.
+    assert_delivered(site, submission, code, studies, peer, window=2 * IN_FLIGHT)
