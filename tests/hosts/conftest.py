@@ -6,7 +6,7 @@
   restart Redis start their own with :class:`~tests.hosts.support.HostRedis`).
 - ``peer``: storescp behind a delaying proxy on the ``peer`` host, started;
   ``stopped_peer``: the same, not started yet.
-- ``site``: the test's queue, directories and helpers to start workers and submit.
+- ``site``: the test's queue and directories; it starts the workers and submits.
 - ``studies``: four studies of twelve small files under ``data/``.
 """
 

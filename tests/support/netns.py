@@ -42,7 +42,7 @@ import pytest
 from tests.support.programs import find_program
 
 PREFIX = "dsp"
-"""First letters of every namespace, bridge and veth name these helpers create."""
+"""First letters of every namespace, bridge and veth name this module creates."""
 SUBNETS = ipaddress.ip_network("10.213.0.0/16")
 FIRST_SUBNET = 7
 """Networks are ``10.213.N.0/24`` with N from this up."""
