@@ -1,0 +1,1 @@
+"""The distributed sender across hosts (network namespaces) in bad weather."""
