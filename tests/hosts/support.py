@@ -23,7 +23,7 @@ from typing import Any
 import pydicom
 import redis
 
-from dispatch.jobs.redis_store import RedisJobStore
+from dispatch.jobs.backends.redis import RedisJobStore
 from tests.cli.conftest import dispatch_program
 from tests.support.cluster import REPO, WORKER_ENV, Worker
 from tests.support.netns import Host, Network, connected, listening, stop_process, wait_until
@@ -71,7 +71,7 @@ class HostRedis:
         answers."""
         program = require_program("redis-server")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        command = [program, "--bind", self.host.address, "--port", str(self.port)]
+        command: list[str | Path] = [program, "--bind", self.host.address, "--port", str(self.port)]
         # Protected mode refuses every client but loopback ones without a password; this
         # one listens on the private test network only.
         command += ["--protected-mode", "no", "--save", "", "--dir", self.workdir]
@@ -113,6 +113,7 @@ class HostStorescp(Storescp):
             self.command(), env={**os.environ, "TCP_NODELAY": "1"}, log=self.log_path
         )
         process = self.process
+        assert process is not None
 
         def ready() -> bool:
             assert process.poll() is None, f"storescp ended:\n{self.log()}"

@@ -31,7 +31,8 @@ def echo_server() -> Iterator[tuple[str, int]]:
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.server_address[0], server.server_address[1]
+    host, port = server.server_address[:2]
+    yield str(host), int(port)
     server.shutdown()
     server.server_close()
 
@@ -115,7 +116,7 @@ def test_the_program_announces_its_address_and_stops_on_sigterm(
     command = [sys.executable, "-m", "tests.support.delay_proxy", "--listen", "127.0.0.1:0"]
     command += ["--target", target, "--rtt-ms", "10"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
+    with process:
         assert process.stdout is not None
         line = process.stdout.readline().split()
         assert line[0] == "listening"
@@ -124,7 +125,7 @@ def test_the_program_announces_its_address_and_stops_on_sigterm(
             sock.sendall(b"hello")
             assert _receive(sock, 5) == b"hello"
         process.terminate()
-        assert process.wait(5) == 0
-    finally:
-        process.kill()
-        process.wait()
+        try:
+            assert process.wait(5) == 0
+        finally:
+            process.kill()

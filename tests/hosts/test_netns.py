@@ -74,10 +74,10 @@ def test_what_a_killed_run_left_is_removed_by_the_next() -> None:
     )
     run = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
                            text=True)  # fmt: skip
-    assert run.stdout is not None
-    bridge, netns = run.stdout.readline().split()
-    run.kill()
-    run.wait()
+    with run:
+        assert run.stdout is not None
+        bridge, netns = run.stdout.readline().split()
+        run.kill()
     assert bridge in _names() and netns in _names()
     removed = remove_stale()
     assert {bridge, netns} <= set(removed)

@@ -100,12 +100,6 @@ def test_a_worker_terminated_mid_chunk_the_job_completes(
     assert victim.process.wait(JOB_TIMEOUT_S) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="submit records relative paths as given; workers in another directory find the"
-    " files 'missing since submission' and the job halts",
-)
 def test_relative_paths_with_workers_in_another_directory(
     site: Site, shared_redis: str, peer: Peer, studies: list[Study]
 ) -> None:

@@ -43,7 +43,7 @@ from tests.support.programs import find_program
 
 PREFIX = "dsp"
 """First letters of every namespace, bridge and veth name this module creates."""
-SUBNETS = ipaddress.ip_network("10.213.0.0/16")
+SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
 FIRST_SUBNET = 7
 """Networks are ``10.213.N.0/24`` with N from this up."""
 FIRST_HOST = 10
@@ -189,7 +189,7 @@ class Host:
         env: Mapping[str, str] | None = None,
         log: Path | None = None,
         stdout: int | IO[Any] | None = None,
-    ) -> subprocess.Popen[str]:
+    ) -> subprocess.Popen[Any]:
         """Start ``argv`` in this host, in a session of its own (its process id is
         also its process group's); output to ``log`` (appended) unless ``stdout`` is
         given. :meth:`Network.close` kills it if it still runs then."""
@@ -297,7 +297,7 @@ class Network:
 
     @staticmethod
     def _free_subnet() -> ipaddress.IPv4Network:
-        routed = []
+        routed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for line in _ip("-4", "route", "show", "table", "all").stdout.splitlines():
             words = line.split()
             if words and words[0] in _ROUTE_TYPES:
