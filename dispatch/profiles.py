@@ -39,6 +39,7 @@ from typing import NoReturn, TypeVar
 from dispatch.dcmtk_names import uid_for_name
 from dispatch.errors import UsageError
 from dispatch.settings import ExtendedNegotiation, PresentationContext, RoleSelection
+from dispatch.shipped import SHIPPED, shipped_file
 
 __all__ = ["Profile", "ProfileFile", "load_profile"]
 
@@ -216,13 +217,23 @@ class ProfileFile:
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> ProfileFile:
-        """Read and check ``path``; :class:`UsageError` if unreadable or invalid."""
+        """Read and check ``path``; :class:`UsageError` if unreadable or invalid.
+
+        A bare name of a shipped file (``storescu.cfg``) that is not a file in the
+        working directory is the shipped one (:mod:`dispatch.shipped`)."""
         name = os.fspath(path)
+        shipped = shipped_file(name)
+        if shipped is not None and not os.path.exists(name):
+            name = str(shipped)
         try:
             with open(name, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
-            raise UsageError(f"cannot read profile file {name}: {exc.strerror or exc}") from None
+            where = shipped_file(SHIPPED[0])
+            raise UsageError(
+                f"cannot read profile file {name}: {exc.strerror or exc}"
+                f" (the shipped profiles: -xf {SHIPPED[0]} PROFILE, in {where})"
+            ) from None
         return cls(name, data.decode("utf-8", "replace"))
 
     @property

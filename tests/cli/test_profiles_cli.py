@@ -17,7 +17,13 @@ from pydicom.uid import (
 )
 
 from dispatch.profiles import ProfileFile
-from tests.cli.conftest import observe, observe_both, run_dispatch, run_storescu
+from tests.cli.conftest import (
+    observe,
+    observe_both,
+    run_dispatch,
+    run_dispatch_process,
+    run_storescu,
+)
 from tests.conftest import StorescpFactory
 from tests.support.dicom_files import make_file
 from tests.support.scp import StorageScp
@@ -236,3 +242,24 @@ def test_compression_level_changes_the_deflated_size(scp: StorageScp, tmp_path: 
         plain = observe(run_dispatch, scp, "-xe", path).stores[0]
         assert inflated == plain.data
     assert sizes["9"] < sizes["0"]
+
+
+def test_the_shipped_profile_file_is_found_by_its_name_from_any_directory(
+    scp: StorageScp, tmp_path: Path, ct: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    scp.reset()
+    run = run_dispatch_process("-xf", "storescu.cfg", "CT", scp.host, scp.port, ct, cwd=elsewhere)
+    assert run.code == 0, run.output
+    assert len(scp.stores) == 1
+
+
+def test_a_missing_profile_file_says_where_the_shipped_ones_are(
+    scp: StorageScp, tmp_path: Path, ct: Path
+) -> None:
+    run = run_dispatch("-xf", tmp_path / "nowhere.cfg", "CT", scp.host, scp.port, ct)
+    assert run.code == 1
+    (line,) = [x for x in run.stderr.splitlines() if "nowhere.cfg" in x]
+    assert "-xf storescu.cfg PROFILE" in line
+    assert str(Path("dispatch") / "shipped" / "storescu.cfg") in line

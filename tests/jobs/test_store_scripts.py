@@ -1,12 +1,8 @@
-"""The Redis backend's Lua scripts: package data found at run time, valid Lua, and
-shipped in the wheel."""
+"""The Redis backend's Lua scripts: package data found at run time, and valid Lua
+(the wheel carries them: tests/test_packaging.py)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import zipfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,25 +35,3 @@ def test_every_script_compiles_on_a_real_redis(redis_client: Any) -> None:
 def test_unknown_script_name_raises() -> None:
     with pytest.raises(KeyError):
         source("no_such_script")
-
-
-def test_the_wheel_ships_every_script(tmp_path: Path) -> None:
-    # Built from a copy: the build leaves its own files next to the sources.
-    tree = tmp_path / "src"
-    tree.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, tree / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in ("dispatch", "workers"):
-        shutil.copytree(REPO / package, tree / package, ignore=ignore)
-    out = tmp_path / "dist"
-    command = [sys.executable, "-m", "pip", "wheel", str(tree), "--no-deps", "-q", "-w", str(out)]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-    (wheel,) = out.glob("*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        shipped = {
-            Path(name).name
-            for name in archive.namelist()
-            if name.startswith("dispatch/jobs/backends/lua/")
-        }
-    assert shipped == _needed()

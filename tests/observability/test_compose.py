@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import tomllib
 from typing import Any
 
 import yaml
@@ -64,3 +66,48 @@ def test_grafana_and_a_receiving_peer_are_part_of_the_stack() -> None:
     services = _services()
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in services["grafana"]["volumes"]
     assert "storescp" in services["peer"]["command"]
+
+
+def test_prometheus_and_grafana_listen_on_this_host_only() -> None:
+    services = _services()
+    for name in ("prometheus", "grafana"):
+        ports = services[name]["ports"]
+        assert ports and all(str(p).startswith("127.0.0.1:") for p in ports), (name, ports)
+
+
+def test_grafana_is_not_anonymous_unless_asked_and_the_peer_is_not_root() -> None:
+    services = _services()
+    environment = services["grafana"]["environment"]
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "${GRAFANA_ANONYMOUS:-false}"
+    assert services["peer"]["user"] not in ("root", "0")
+
+
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def test_the_image_is_pinned_checks_its_health_and_installs_pinned_dependencies_first() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    (base,) = [line for line in lines if line.startswith("FROM ")]
+    assert re.fullmatch(r"FROM python:\d+\.\d+\.\d+-slim-\w+", base), base
+    assert any(line.startswith("HEALTHCHECK ") for line in lines)
+    order = [n for n, line in enumerate(lines) if line.startswith(("COPY", "RUN pip"))]
+    copied = [lines[n] for n in order]
+    assert copied[0] == "COPY constraints.txt ./"
+    assert copied[1] == "RUN pip install --requirement constraints.txt"
+    assert copied.index("COPY dispatch ./dispatch") > 1
+
+
+def test_the_constraints_pin_every_runtime_dependency() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pinned = {
+        _normal(line.split("==")[0])
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+        assert _normal(name) in pinned, requirement
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
