@@ -34,5 +34,19 @@ ensure_venv() {
             fi
         fi
     fi
+    # The project is installed editable: a change of the code needs no reinstall, only a
+    # change of what is installed (pyproject.toml) or of what was asked for (SPEC; '.'
+    # is part of any '.[extra]').
+    local want stamp
+    want=$(cksum < pyproject.toml)
+    for stamp in ".venv/.installed $spec" ".venv/.installed .[test]"; do
+        if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+            && { [ "$stamp" = ".venv/.installed $spec" ] || [ "$spec" = . ]; } \
+            && .venv/bin/python -c 'import dispatch' 2>/dev/null; then
+            return 0
+        fi
+    done
+    echo "installing dicom-dispatch ($spec) into .venv (a minute on a first run)" >&2
     .venv/bin/python -m pip install --quiet -e "$spec"
+    echo "$want" > ".venv/.installed $spec"
 }
