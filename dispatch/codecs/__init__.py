@@ -14,6 +14,7 @@ conversions are made only when the user allowed them.
 from __future__ import annotations
 
 from enum import Enum
+from importlib.util import find_spec
 
 from dispatch.uids import (
     DEFLATED_LE,
@@ -104,7 +105,46 @@ def needs_codec(source: str, target: str) -> bool:
     return source != target and not (source in NATIVE and target in NATIVE)
 
 
+CODECS_EXTRA = "pip install 'dicom-dispatch[codecs]'"
+"""How to install the pixel codecs, which a lean install leaves out."""
+
+_DECODE_MODULES: dict[str, tuple[str, ...]] = {
+    JPEG_BASELINE: ("pylibjpeg", "libjpeg"),
+    JPEG_EXTENDED: ("pylibjpeg", "libjpeg"),
+    JPEG_LOSSLESS: ("pylibjpeg", "libjpeg"),
+    JPEG_LOSSLESS_SV1: ("pylibjpeg", "libjpeg"),
+    JPEG_LS_LOSSLESS: ("jpeg_ls",),
+    JPEG_LS_NEAR_LOSSLESS: ("jpeg_ls",),
+    JPEG_2000_LOSSLESS: ("pylibjpeg", "openjpeg"),
+    JPEG_2000: ("pylibjpeg", "openjpeg"),
+    RLE_LOSSLESS: ("pylibjpeg", "rle"),
+}
+_ENCODE_MODULES: dict[str, tuple[str, ...]] = {
+    RLE_LOSSLESS: ("pylibjpeg", "rle"),
+    JPEG_LS_LOSSLESS: ("jpeg_ls",),
+    JPEG_LS_NEAR_LOSSLESS: ("jpeg_ls",),
+    JPEG_2000_LOSSLESS: ("pylibjpeg", "openjpeg"),
+    JPEG_2000: ("pylibjpeg", "openjpeg"),
+    JPEG_LOSSLESS_SV1: ("imagecodecs",),
+    JPEG_BASELINE: ("imagecodecs",),
+}
+
+
+def missing_codecs(source: str, target: str) -> str:
+    """Why converting ``source`` to ``target`` cannot be done by this installation ("" when
+    it can): the pixel codecs it needs are not installed. Looks the modules up without
+    importing them."""
+    if not needs_codec(source, target):
+        return ""
+    modules = ("numpy", *_DECODE_MODULES.get(source, ()), *_ENCODE_MODULES.get(target, ()))
+    absent = sorted({name for name in modules if find_spec(name) is None})
+    if not absent:
+        return ""
+    return f"the pixel codecs are not installed ({', '.join(absent)}): {CODECS_EXTRA}"
+
+
 __all__ = [
+    "CODECS_EXTRA",
     "DECODABLE",
     "JPEG_LOSSLESS",
     "LOSSLESS_ENCODERS",
@@ -113,5 +153,6 @@ __all__ = [
     "NATIVE",
     "Fidelity",
     "fidelity",
+    "missing_codecs",
     "needs_codec",
 ]

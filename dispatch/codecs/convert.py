@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from dispatch.codecs import LOSSY_ENCODERS, LOSSY_METHODS, NATIVE, fidelity
+from dispatch.codecs import LOSSY_ENCODERS, LOSSY_METHODS, NATIVE, fidelity, missing_codecs
 from dispatch.codecs.pixels import FrameEncoder, PixelFormat, decode_frames, native_bytes
 from dispatch.dicomfile import DicomFileInfo
 from dispatch.errors import BadFile
@@ -160,6 +160,9 @@ def target_checker(info: DicomFileInfo) -> Callable[[str], str]:
             return "no conversion"
         if info.transfer_syntax in NATIVE and target in NATIVE:
             return ""
+        missing = missing_codecs(info.transfer_syntax, target)
+        if missing:
+            return missing
         if "fmt" not in cache:
             try:
                 with open(info.path, "rb") as handle:
