@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,6 +11,7 @@ import pytest
 
 from dispatch.jobs.backends.scripts import SCRIPTS
 from dispatch.shipped import SHIPPED, shipped_file
+from tests.support.checkout import copy_sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,13 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     """The wheel built from a copy of the tree (a build leaves files beside the sources)."""
     root = tmp_path_factory.mktemp("wheel")
-    tree = root / "src"
-    tree.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(REPO / name, tree / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("dispatch", "workers", "config"):
-        shutil.copytree(REPO / folder, tree / folder, ignore=ignore)
+    tree = copy_sources(root / "src")
     out = root / "dist"
     command = [sys.executable, "-m", "pip", "wheel", str(tree), "--no-deps", "-q", "-w", str(out)]
     subprocess.run(command, check=True, capture_output=True, timeout=300)

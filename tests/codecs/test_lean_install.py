@@ -3,7 +3,6 @@ which extra to install when a file would need one."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from dispatch.codecs import CODECS_EXTRA
 from tests.conftest import StorescpFactory
+from tests.support.checkout import copy_sources
 from tests.support.dicom_files import make_file, pydicom_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,13 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def lean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``bin`` folder of a virtual environment with dicom-dispatch and no extras."""
     root = tmp_path_factory.mktemp("lean")
-    tree = root / "src"
-    tree.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(REPO / name, tree / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("dispatch", "workers", "config"):
-        shutil.copytree(REPO / folder, tree / folder, ignore=ignore)
+    tree = copy_sources(root / "src")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(tree)]
