@@ -14,8 +14,6 @@ from tests.conftest import StorescpFactory
 from tests.support.checkout import copy_sources
 from tests.support.dicom_files import make_file, pydicom_file
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def lean(tmp_path_factory: pytest.TempPathFactory) -> Path:
