@@ -639,6 +639,14 @@ def _log_level(parsed: ParsedCommandLine) -> str:
     return str(verbosity.option.const) if verbosity is not None else "warn"
 
 
+def _ae_title(parsed: ParsedCommandLine, dest: str, default: str) -> str:
+    """-aet / -aec: ``default`` when not given, else the value cut to 16 characters, as
+    storescu sends a longer title. An empty title stays empty: the association request
+    refuses it (storescu: "Illegal service parameter")."""
+    value = parsed.str_value(dest)
+    return default if value is None else value[:16]
+
+
 def _profile_option(parsed: ParsedCommandLine, quiet: bool) -> tuple[str, str] | None:
     """-xf FILE PROFILE, refused with -x? (other than the default -x=), -R and +C in
     storescu's order and words. The file itself is read later (:mod:`dispatch.profiles`)."""
@@ -735,8 +743,8 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         host=host,
         port=port,
         inputs=tuple(inputs),
-        calling_ae=parsed.str_value("calling_ae") or DEFAULT_CALLING_AE,
-        called_ae=parsed.str_value("called_ae") or DEFAULT_CALLED_AE,
+        calling_ae=_ae_title(parsed, "calling_ae", DEFAULT_CALLING_AE),
+        called_ae=_ae_title(parsed, "called_ae", DEFAULT_CALLED_AE),
         proposal=proposal,
         required_only=parsed.last("required_only") is not None,
         combine=parsed.last("combine") is not None,
