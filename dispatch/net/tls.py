@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import os
 import ssl
 import tempfile
@@ -31,6 +32,8 @@ from dispatch.errors import (
     UsageError,
 )
 from dispatch.settings import CrlCheck, PeerVerification, TlsSettings
+
+log = logging.getLogger("dispatch.tls")
 
 __all__ = ["PROFILE_CIPHERS", "client_context", "iana_to_openssl", "peer_alert", "translate_tls"]
 
@@ -99,7 +102,9 @@ def client_context(settings: TlsSettings) -> ssl.SSLContext:
     Building loads the key, which may prompt for its password on the terminal (``+ps``,
     never echoed), so the first call should come before any work starts; threads that
     race here wait for the one that builds. Raises :class:`UsageError` for files that
-    cannot be read or used, a wrong or missing key password, or an unknown cipher suite.
+    cannot be read or used, a wrong or missing key password, or an unknown cipher suite;
+    a CA certificate file (``+cf``) that cannot be used only draws a warning, as in
+    storescu.
     """
     with _lock:
         found = _contexts.get(settings)
@@ -163,15 +168,18 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _load_trusted(ctx: ssl.SSLContext, path: str, der: bool) -> None:
-    data = _read(path, "certificate file")
+    """Trust the certificates in ``path``. One that cannot be read or holds no
+    certificate (in the form ``der`` says) is passed over with storescu's warning: the
+    run goes on, and fails later only if the peer needs the missing CA."""
     try:
+        with open(path, "rb") as handle:
+            data = handle.read()
         if der:
             ctx.load_verify_locations(cadata=data)
         else:
             ctx.load_verify_locations(cadata=data.decode("ascii", "replace"))
-    except (ssl.SSLError, ValueError) as exc:
-        form = "DER" if der else "PEM"
-        raise UsageError(f"cannot load trusted certificates from {path} ({form}): {exc}") from None
+    except (OSError, ssl.SSLError, ValueError):
+        log.warning("unable to load certificate file '%s', ignoring", path)
 
 
 def _load_crl(ctx: ssl.SSLContext, path: str, der: bool) -> None:

@@ -33,7 +33,7 @@ from dispatch.settings import (
     TlsSettings,
     UserIdentity,
 )
-from tests.cli.conftest import dispatch_program, run_dispatch
+from tests.cli.conftest import Runner, dispatch_program, run_dispatch
 from tests.support.certs import KEY_PASSWORD, TlsCerts, make_certs
 from tests.support.dicom_files import make_file
 
@@ -117,6 +117,42 @@ def test_wrong_ca_fails_with_exit_1_in_plain_words(
                        "+cf", tls_certs.other_ca, "127.0.0.1", peer.port, path)  # fmt: skip
     assert run.code == 1
     assert "unknown CA" in run.output
+    assert peer.files() == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "not a certificate", "a key"])
+def test_an_unusable_ca_file_is_ignored_with_storescus_warning(
+    send: Runner,
+    storescp: Callable[..., Any],
+    tls_certs: TlsCerts,
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    unusable = tmp_path / "unusable.pem"
+    if kind == "not a certificate":
+        unusable.write_text("hello\n")
+    elif kind == "a key":
+        unusable.write_bytes(tls_certs.client.key.read_bytes())
+    path = make_file(tmp_path / "a.dcm")
+    run = send("+tls", tls_certs.client.key, tls_certs.client.cert, "+cf", unusable,
+               "+cf", tls_certs.ca, "127.0.0.1", peer.port, path)  # fmt: skip
+    assert run.code == 0, run.output
+    assert f"W: unable to load certificate file '{unusable}', ignoring" in run.stderr
+    assert len(peer.files()) == 1
+
+
+def test_with_only_an_unusable_ca_file_the_server_is_not_trusted(
+    send: Runner, storescp: Callable[..., Any], tls_certs: TlsCerts, tmp_path: Path
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    path = make_file(tmp_path / "a.dcm")
+    run = send("+tls", tls_certs.client.key, tls_certs.client.cert,
+               "+cf", tmp_path / "none.pem", "127.0.0.1", peer.port, path)  # fmt: skip
+    assert run.code == 1
+    assert f"W: unable to load certificate file '{tmp_path / 'none.pem'}', ignoring" in run.stderr
     assert peer.files() == []
 
 
