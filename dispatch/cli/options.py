@@ -25,6 +25,7 @@ from typing import TextIO
 import dispatch
 from dispatch import uids
 from dispatch.cli.cmdline import (
+    CliExit,
     CommandLineError,
     CommandSpec,
     OptionSpec,
@@ -36,7 +37,13 @@ from dispatch.cli.cmdline import (
     format_arguments,
     parse_command_line,
 )
-from dispatch.cli.tls_options import identity_from, identity_options, tls_from, tls_options
+from dispatch.cli.tls_options import (
+    cipher_listing,
+    identity_from,
+    identity_options,
+    tls_from,
+    tls_options,
+)
 from dispatch.settings import (
     DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
@@ -558,13 +565,7 @@ def _tls() -> list[OptionSpec]:
     refused = (
         ("+pg", "--profile-8996"),
         ("+pm", "--profile-8996-mod"),
-        ("+py", "--profile-bcp195-nd"),
-        ("+px", "--profile-bcp195"),
-        ("+pz", "--profile-bcp195-ex"),
         ("+pb", "--profile-basic"),
-        ("+pa", "--profile-aes"),
-        ("+pn", "--profile-null"),
-        ("+cc", "--list-ciphers"),
     )
     return tls_options() + [_refuse(names) for names in refused]
 
@@ -681,6 +682,9 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
             name, long = occ.name or occ.option.long_name, occ.option.long_name
             spelled = name if name == long else f"{name} ({long})"
             raise CommandLineError(f"Option {spelled} is not supported by {parsed.spec.prog}")
+    if parsed.last("list_ciphers") is not None:
+        header = f"{parsed.spec.prog}: {parsed.spec.description}"
+        raise CliExit(0, f"{header}\n\n{cipher_listing()}", "stdout")
     check_params(parsed)
     host, port_text, *inputs = parsed.params
     port = convert_param(port_text, 1, 65535)
