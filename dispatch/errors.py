@@ -14,6 +14,8 @@ retried later, a :class:`PermanentError` will not.
     │   ├── NetworkTimeout            connect / socket / ACSE / DIMSE timeout
     │   ├── ConnectionLost            reset or closed in the middle of an exchange
     │   ├── PeerAborted               the peer sent A-ABORT
+    │   │   └── PeerRequestedRelease  the peer sent A-RELEASE-RQ in the middle of a
+    │   │                             store (we abort)
     │   └── AssociationRejectedTransient
     └── PermanentError                retrying will not help
         ├── AssociationRejectedPermanent
@@ -93,6 +95,15 @@ class PeerAborted(TransientError):
         super().__init__(message)
         self.source = source
         self.reason = reason
+
+
+class PeerRequestedRelease(PeerAborted):
+    """The peer sent A-RELEASE-RQ while a C-STORE was in progress. Only the requestor
+    may release in the middle of its work, so, as storescu, we send A-ABORT; callers
+    treat it as a peer abort (storescu's exit 10)."""
+
+    def __init__(self) -> None:
+        super().__init__("Peer requested release (Aborting)")
 
 
 class AssociationRejected(DispatchError):

@@ -106,6 +106,22 @@ class CrlCheck(StrEnum):
     CHAIN = "chain"
 
 
+class TlsProfile(StrEnum):
+    """DCMTK's TLS security profiles (+py, +px, +pz, +pa, +pn); see
+    :mod:`dispatch.net.tls` for the versions and suites of each."""
+
+    BCP195_ND = "bcp195-nd"
+    """Non-downgrading BCP 195 (the default): TLS 1.2 or newer."""
+    BCP195 = "bcp195"
+    """BCP 195: TLS 1.0 or newer, one CBC suite more for older peers."""
+    BCP195_EX = "bcp195-ex"
+    """Extended BCP 195: TLS 1.2 only, its six suites only (no +cs)."""
+    AES = "aes"
+    """AES (retired): TLS up to 1.2 with TLS_RSA_WITH_AES_128_CBC_SHA."""
+    NULL = "null"
+    """Authenticated unencrypted (retired): TLS up to 1.2 with TLS_RSA_WITH_NULL_SHA."""
+
+
 @dataclass(frozen=True)
 class TlsSettings:
     """TLS for an association, as storescu's TLS options describe it.
@@ -133,8 +149,11 @@ class TlsSettings:
     crl_files: tuple[str, ...] = ()
     """Certificate revocation lists (+crl)."""
     crl_check: CrlCheck = CrlCheck.NONE
+    profile: TlsProfile = TlsProfile.BCP195_ND
+    """The security profile (+py, +px, +pz, +pa, +pn)."""
     ciphers: tuple[str, ...] = ()
-    """IANA names of TLS 1.2 cipher suites added to the profile's (+cs)."""
+    """IANA names of TLS 1.2 cipher suites added to the profile's (+cs), in command-line
+    order."""
     verification: PeerVerification = PeerVerification.REQUIRE
     server_name: str | None = None
     """Server name indication to send (--request-sni); None sends none, as DCMTK."""

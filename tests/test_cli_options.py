@@ -148,6 +148,10 @@ def test_options_may_stand_anywhere_among_parameters() -> None:
         (["--aetitle", "ME"], "calling_ae", "ME"),
         (["-aec", "PEER"], "called_ae", "PEER"),
         (["--call", "PEER"], "called_ae", "PEER"),
+        (["-aet", ""], "calling_ae", ""),  # refused when the association is requested
+        (["-aec", ""], "called_ae", ""),
+        (["-aet", "ABCDEFGHIJKLMNOPQRSTUV"], "calling_ae", "ABCDEFGHIJKLMNOP"),  # as storescu
+        (["-aec", "0123456789abcdefXYZ"], "called_ae", "0123456789abcdef"),
         (["-R"], "required_only", True),
         (["--required"], "required_only", True),
         (["+C"], "combine", True),

@@ -25,6 +25,7 @@ from typing import TextIO
 import dispatch
 from dispatch import uids
 from dispatch.cli.cmdline import (
+    CliExit,
     CommandLineError,
     CommandSpec,
     OptionSpec,
@@ -36,7 +37,13 @@ from dispatch.cli.cmdline import (
     format_arguments,
     parse_command_line,
 )
-from dispatch.cli.tls_options import identity_from, identity_options, tls_from, tls_options
+from dispatch.cli.tls_options import (
+    cipher_listing,
+    identity_from,
+    identity_options,
+    tls_from,
+    tls_options,
+)
 from dispatch.settings import (
     DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
@@ -558,13 +565,7 @@ def _tls() -> list[OptionSpec]:
     refused = (
         ("+pg", "--profile-8996"),
         ("+pm", "--profile-8996-mod"),
-        ("+py", "--profile-bcp195-nd"),
-        ("+px", "--profile-bcp195"),
-        ("+pz", "--profile-bcp195-ex"),
         ("+pb", "--profile-basic"),
-        ("+pa", "--profile-aes"),
-        ("+pn", "--profile-null"),
-        ("+cc", "--list-ciphers"),
     )
     return tls_options() + [_refuse(names) for names in refused]
 
@@ -639,6 +640,14 @@ def _log_level(parsed: ParsedCommandLine) -> str:
     return str(verbosity.option.const) if verbosity is not None else "warn"
 
 
+def _ae_title(parsed: ParsedCommandLine, dest: str, default: str) -> str:
+    """-aet / -aec: ``default`` when not given, else the value cut to 16 characters, as
+    storescu sends a longer title. An empty title stays empty: the association request
+    refuses it (storescu: "Illegal service parameter")."""
+    value = parsed.str_value(dest)
+    return default if value is None else value[:16]
+
+
 def _profile_option(parsed: ParsedCommandLine, quiet: bool) -> tuple[str, str] | None:
     """-xf FILE PROFILE, refused with -x? (other than the default -x=), -R and +C in
     storescu's order and words. The file itself is read later (:mod:`dispatch.profiles`)."""
@@ -673,6 +682,9 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
             name, long = occ.name or occ.option.long_name, occ.option.long_name
             spelled = name if name == long else f"{name} ({long})"
             raise CommandLineError(f"Option {spelled} is not supported by {parsed.spec.prog}")
+    if parsed.last("list_ciphers") is not None:
+        header = f"{parsed.spec.prog}: {parsed.spec.description}"
+        raise CliExit(0, f"{header}\n\n{cipher_listing()}", "stdout")
     check_params(parsed)
     host, port_text, *inputs = parsed.params
     port = convert_param(port_text, 1, 65535)
@@ -735,8 +747,8 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         host=host,
         port=port,
         inputs=tuple(inputs),
-        calling_ae=parsed.str_value("calling_ae") or DEFAULT_CALLING_AE,
-        called_ae=parsed.str_value("called_ae") or DEFAULT_CALLED_AE,
+        calling_ae=_ae_title(parsed, "calling_ae", DEFAULT_CALLING_AE),
+        called_ae=_ae_title(parsed, "called_ae", DEFAULT_CALLED_AE),
         proposal=proposal,
         required_only=parsed.last("required_only") is not None,
         combine=parsed.last("combine") is not None,

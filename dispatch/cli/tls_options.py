@@ -17,11 +17,19 @@ from dispatch.settings import (
     CrlCheck,
     IdentityKind,
     PeerVerification,
+    TlsProfile,
     TlsSettings,
     UserIdentity,
 )
 
-__all__ = ["TLS_SECTION", "identity_from", "identity_options", "tls_from", "tls_options"]
+__all__ = [
+    "TLS_SECTION",
+    "cipher_listing",
+    "identity_from",
+    "identity_options",
+    "tls_from",
+    "tls_options",
+]
 
 TLS_SECTION = "transport layer security (TLS) options"
 
@@ -67,7 +75,7 @@ def identity_options(section: str) -> list[OptionSpec]:
 
 
 def tls_options() -> list[OptionSpec]:
-    """The TLS section of storescu (profiles other than the default stay refused)."""
+    """The TLS section of storescu."""
 
     def opt(
         names: tuple[str, ...],
@@ -86,6 +94,7 @@ def tls_options() -> list[OptionSpec]:
     pw = "private key password (only with --enable-tls)"
     fmt = "key and certificate file format"
     ca = "certification authority"
+    profile = "security profile"
     suite = "ciphersuite"
     prng = "pseudo random generator"
     peer = "peer authentication"
@@ -118,9 +127,22 @@ def tls_options() -> list[OptionSpec]:
             const=CrlCheck.LEAF),
         opt(("+cra", "--enable-crl-all"), "crl_check", ca,
             "enable full chain CRL verification", const=CrlCheck.CHAIN),
+        opt(("+py", "--profile-bcp195-nd"), "tls_profile", profile,
+            "Non-downgrading BCP 195 TLS Profile (default)", const=TlsProfile.BCP195_ND),
+        opt(("+px", "--profile-bcp195"), "tls_profile", profile, "BCP 195 TLS Profile",
+            const=TlsProfile.BCP195),
+        opt(("+pz", "--profile-bcp195-ex"), "tls_profile", profile,
+            "Extended BCP 195 TLS Profile", const=TlsProfile.BCP195_EX),
+        opt(("+pa", "--profile-aes"), "tls_profile", profile,
+            "AES TLS Secure Transport Connection Profile\n(retired)", const=TlsProfile.AES),
+        opt(("+pn", "--profile-null"), "tls_profile", profile,
+            "Authenticated unencrypted communication\n(retired, was used in IHE ATNA)",
+            const=TlsProfile.NULL),
+        opt(("+cc", "--list-ciphers"), "list_ciphers", suite,
+            "show list of supported TLS ciphersuites and exit"),
         opt(("+cs", "--cipher"), "cipher", suite,
-            "add ciphersuite to list of negotiated suites", nargs=1,
-            metavar="[c]iphersuite name: string"),
+            "add ciphersuite to list of negotiated suites\n(not with --profile-bcp195-ex)",
+            nargs=1, metavar="[c]iphersuite name: string"),
         opt(("+dp", "--dhparam"), "dhparam", suite, "no effect (DH parameters: servers only)",
             nargs=1, metavar="[f]ilename: string"),
         opt(("+rs", "--seed"), "seed", prng, "no effect (the system seeds TLS)", nargs=1,
@@ -145,7 +167,7 @@ def tls_options() -> list[OptionSpec]:
 
 
 _NEEDS_TLS = (
-    "der", "ca_file", "ca_dir", "crl_file", "crl_check", "cipher", "dhparam", "seed",
+    "der", "tls_profile", "ca_file", "ca_dir", "crl_file", "crl_check", "cipher", "dhparam", "seed",
     "write_seed", "write_seed_file", "verification", "server_name", "check_hostname",
 )  # fmt: skip
 
@@ -173,6 +195,10 @@ def tls_from(
             )
     if not enabled:
         return None
+    profile = parsed.value("tls_profile", TlsProfile.BCP195_ND)
+    assert isinstance(profile, TlsProfile)
+    if profile is TlsProfile.BCP195_EX and parsed.last("cipher") is not None:
+        raise CommandLineError("--cipher not allowed with --profile-bcp195-ex", quiet=quiet)
     if not quiet:
         for dest, text in _NO_EFFECT.items():
             if parsed.last(dest) is not None:
@@ -202,6 +228,7 @@ def tls_from(
         ca_dirs=tuple(str(v) for v in parsed.values("ca_dir")),
         crl_files=tuple(str(v) for v in parsed.values("crl_file")),
         crl_check=crl_check,
+        profile=profile,
         ciphers=tuple(str(v) for v in parsed.values("cipher")),
         verification=verification,
         server_name=parsed.str_value("server_name"),
@@ -231,3 +258,12 @@ def identity_from(parsed: ParsedCommandLine, *, quiet: bool = False) -> UserIden
         passcode = password.values[0] if password is not None else ""
         return UserIdentity(IdentityKind.USERNAME_PASSCODE, chosen.values[0], passcode, positive)
     return UserIdentity(kind, chosen.values[0], "", positive)
+
+
+def cipher_listing() -> str:
+    """What ``+cc`` prints after the program's name: the cipher suites ``+cs`` can add
+    here, as storescu lists them."""
+    from dispatch.net.tls import supported_suites
+
+    lines = ["Supported TLS ciphersuites are:", *(f"  {name}" for name in supported_suites())]
+    return "\n".join(lines)

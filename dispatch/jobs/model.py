@@ -27,6 +27,7 @@ from dispatch.settings import (
     RoleSelection,
     SendPolicy,
     Timeouts,
+    TlsProfile,
     TlsSettings,
     UserIdentity,
 )
@@ -304,6 +305,7 @@ def tls_to_dict(tls: TlsSettings | None) -> dict[str, Any] | None:
         "verification": tls.verification.value,
         "server_name": tls.server_name,
         "check_hostname": tls.check_hostname,
+        "profile": tls.profile.value,
     }
 
 
@@ -325,6 +327,8 @@ def tls_from_dict(data: dict[str, Any] | None) -> TlsSettings | None:
         verification=PeerVerification(data["verification"]),
         server_name=None if data["server_name"] is None else str(data["server_name"]),
         check_hostname=bool(data["check_hostname"]),
+        # Specs recorded before profiles existed used the default.
+        profile=TlsProfile(data.get("profile", TlsProfile.BCP195_ND.value)),
     )
 
 

@@ -70,7 +70,8 @@ def encode_associate_rq(settings: AssociationSettings) -> bytes:
     """The A-ASSOCIATE-RQ PDU proposing ``settings.contexts``.
 
     Raises :class:`UsageError` for values the standard does not allow (an AE title
-    empty or longer than 16 characters, a UID longer than 64, an item too long for its
+    empty, with DCMTK's words "Illegal service parameter: Calling AP Title", or longer
+    than 16 characters, a UID longer than 64, an item too long for its
     2-byte length), and for a Kerberos, SAML or JWT file that cannot be read.
     """
     cached = _RQ_CACHE.get(settings)
@@ -88,9 +89,9 @@ settings, and a Kerberos, SAML or JWT file is then read once."""
 
 def _encode_associate_rq(settings: AssociationSettings) -> bytes:
     # Checked in much the order pynetdicom checked, so that of several faults the same
-    # one is reported.
-    calling = _ae_title(settings.calling_ae, "Calling AE Title")
+    # one is reported; the called AE title before the calling one, as DCMTK does.
     called = _ae_title(settings.called_ae, "Called AE Title")
+    calling = _ae_title(settings.calling_ae, "Calling AE Title")
     if not 0 <= settings.max_pdu <= 0xFFFFFFFF:
         raise UsageError(f"Maximum Length Received must be 0 to 4294967295: {settings.max_pdu}")
     user = [_item(_MAXIMUM_LENGTH, settings.max_pdu.to_bytes(4, "big")), _IMPLEMENTATION_ITEMS]
@@ -129,10 +130,12 @@ def _item(item_type: int, value: bytes, what: str = "item") -> bytes:
 
 def _ae_title(value: str, name: str) -> bytes:
     """``value`` padded to 16 bytes; :class:`UsageError` for what PS3.5 does not allow
-    in an AE (leading and trailing spaces are kept, as pynetdicom keeps them)."""
+    in an AE (leading and trailing spaces are kept, as pynetdicom keeps them). An empty
+    title gets DCMTK's message (its ASC layer calls the AE an AP title)."""
+    if not value:
+        raise UsageError(f"Illegal service parameter: {name.replace('AE', 'AP')}")
     if not value.strip():
-        why = "must not consist entirely of spaces" if value else "must not be an empty str"
-        raise UsageError(f"Invalid '{name}' value - {why}")
+        raise UsageError(f"Invalid '{name}' value - must not consist entirely of spaces")
     why = ""
     if len(value) > 16:
         why = "must not exceed 16 characters"

@@ -30,6 +30,7 @@ from dispatch.errors import (
     IdentityNotConfirmed,
     NetworkTimeout,
     PeerAborted,
+    PeerRequestedRelease,
     ProtocolError,
     SendLimitTooSmall,
 )
@@ -243,6 +244,8 @@ class Association:
             if pdu_type == P.ABORT:
                 self._open = False
                 raise PeerAborted(P.describe_abort(pdu[8], pdu[9]), pdu[8], pdu[9])
+            if pdu_type == P.RELEASE_RQ:
+                raise PeerRequestedRelease
             if pdu_type != P.P_DATA_TF:
                 raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} instead of P-DATA-TF")
             if self._collect_command(pdu, command):
@@ -395,9 +398,12 @@ def _abort_quietly(wire: Wire, cause: DispatchError | None) -> None:
     """Abort and close, whatever state the socket is in.
 
     No A-ABORT is sent to a peer that aborted or vanished; a protocol error gets a
-    provider abort, anything else a user abort.
+    provider abort, anything else (a peer's A-RELEASE-RQ in the middle of a store
+    included, as storescu does) a user abort.
     """
-    if not isinstance(cause, PeerAborted | ConnectionLost):
+    if isinstance(cause, PeerRequestedRelease) or not isinstance(
+        cause, PeerAborted | ConnectionLost
+    ):
         source = P.ABORT_SOURCE_PROVIDER if isinstance(cause, ProtocolError) else 0
         reason = P.ABORT_REASON_INVALID_PARAMETER if source else 0
         wire.abort(P.abort_bytes(source, reason))

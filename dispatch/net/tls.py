@@ -1,9 +1,21 @@
 """TLS for associations: the client :class:`ssl.SSLContext` a :class:`TlsSettings`
 asks for, and plain words for TLS failures.
 
-The default profile is DCMTK's current one (the non-downgrading BCP 195 profile):
-TLS 1.2 or newer, and for TLS 1.2 only ECDHE key exchange with AES-GCM; ``+cs`` adds
-suites (IANA names) to that list. TLS 1.3 suites are OpenSSL's defaults, all AEAD.
+DCMTK 3.6.7's security profiles, with its suites in its order (IANA names; TLS 1.3
+suites are OpenSSL's defaults, all AEAD):
+
+- non-downgrading BCP 195 (``+py``, the default): TLS 1.2 or newer; for TLS 1.2
+  ECDHE-RSA and DHE-RSA with AES-GCM;
+- BCP 195 (``+px``): the same plus TLS_RSA_WITH_AES_128_CBC_SHA, TLS 1.0 or newer;
+- extended BCP 195 (``+pz``): TLS 1.2 only, the non-downgrading suites plus
+  ECDHE-ECDSA with AES-GCM, and no others (``+cs`` is refused);
+- AES (``+pa``, retired): TLS up to 1.2, TLS_RSA_WITH_AES_128_CBC_SHA;
+- authenticated unencrypted (``+pn``, retired): TLS up to 1.2, TLS_RSA_WITH_NULL_SHA
+  (OpenSSL's security level 0, which an unencrypted suite needs).
+
+TLS_RSA_WITH_3DES_EDE_CBC_SHA is added to ``+px`` and ``+pa`` when OpenSSL here offers
+it (OpenSSL 3 does not). ``+cs`` adds suites after the profile's, last option first as
+DCMTK does; an unencrypted one only with ``+pn``.
 As DCMTK 3.6.7 does, the client offers no ALPN protocol and sends no server name
 unless ``--request-sni`` names one; sessions are never resumed (DCMTK turns the
 session cache off). Host names are not checked unless ``check_hostname`` is set: DCMTK
@@ -16,12 +28,16 @@ as in DCMTK.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
+import logging
 import os
 import ssl
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from dispatch.errors import (
     ConnectionLost,
@@ -30,43 +46,80 @@ from dispatch.errors import (
     TlsError,
     UsageError,
 )
-from dispatch.settings import CrlCheck, PeerVerification, TlsSettings
+from dispatch.settings import CrlCheck, PeerVerification, TlsProfile, TlsSettings
 
-__all__ = ["PROFILE_CIPHERS", "client_context", "iana_to_openssl", "peer_alert", "translate_tls"]
+log = logging.getLogger("dispatch.tls")
 
-PROFILE_CIPHERS = "ECDHE+AESGCM"
-"""OpenSSL cipher string of the default profile's TLS 1.2 suites."""
+__all__ = [
+    "PROFILE_NAMES",
+    "client_context",
+    "iana_to_openssl",
+    "peer_alert",
+    "supported_suites",
+    "translate_tls",
+]
 
-_IANA_TO_OPENSSL: dict[str, str] = {
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
-    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256": "DHE-RSA-AES128-GCM-SHA256",
-    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384": "DHE-RSA-AES256-GCM-SHA384",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384": "ECDHE-ECDSA-AES256-SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384": "ECDHE-RSA-AES256-SHA384",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
-    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
-    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
-    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256": "DHE-RSA-AES128-SHA256",
-    "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256": "DHE-RSA-AES256-SHA256",
-    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA": "DHE-RSA-AES128-SHA",
-    "TLS_DHE_RSA_WITH_AES_256_CBC_SHA": "DHE-RSA-AES256-SHA",
-    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
-    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
-    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
-    "TLS_RSA_WITH_AES_256_CBC_SHA256": "AES256-SHA256",
-    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
-    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
-    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
-}
-"""TLS 1.2 (and older) suites by IANA name: the ones DICOM profiles and BCP 195 name."""
+_SUITES: tuple[tuple[str, str], ...] = (
+    ("TLS_RSA_WITH_NULL_SHA", "NULL-SHA"),
+    ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", "DES-CBC3-SHA"),
+    ("TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"),
+    ("TLS_RSA_WITH_CAMELLIA_128_CBC_SHA", "CAMELLIA128-SHA"),
+    ("TLS_RSA_WITH_AES_128_CBC_SHA256", "AES128-SHA256"),
+    ("TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"),
+    ("TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA", "ECDH-ECDSA-AES128-SHA"),
+    ("TLS_ECDH_RSA_WITH_AES_128_CBC_SHA", "ECDH-RSA-AES128-SHA"),
+    ("TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256", "ECDH-ECDSA-AES128-SHA256"),
+    ("TLS_ECDH_RSA_WITH_AES_128_CBC_SHA256", "ECDH-RSA-AES128-SHA256"),
+    ("TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256", "ECDH-ECDSA-AES128-GCM-SHA256"),
+    ("TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256", "ECDH-RSA-AES128-GCM-SHA256"),
+    ("TLS_RSA_WITH_CAMELLIA_256_CBC_SHA", "CAMELLIA256-SHA"),
+    ("TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"),
+    ("TLS_RSA_WITH_AES_256_CBC_SHA256", "AES256-SHA256"),
+    ("TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"),
+    ("TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA", "ECDH-ECDSA-AES256-SHA"),
+    ("TLS_ECDH_RSA_WITH_AES_256_CBC_SHA", "ECDH-RSA-AES256-SHA"),
+    ("TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA384", "ECDH-ECDSA-AES256-SHA384"),
+    ("TLS_ECDH_RSA_WITH_AES_256_CBC_SHA384", "ECDH-RSA-AES256-SHA384"),
+    ("TLS_ECDH_ECDSA_WITH_AES_256_GCM_SHA384", "ECDH-ECDSA-AES256-GCM-SHA384"),
+    ("TLS_ECDH_RSA_WITH_AES_256_GCM_SHA384", "ECDH-RSA-AES256-GCM-SHA384"),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"),
+    ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256"),
+    ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256"),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"),
+    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"),
+    ("TLS_DHE_DSS_WITH_AES_128_CBC_SHA", "DHE-DSS-AES128-SHA"),
+    ("TLS_DHE_DSS_WITH_CAMELLIA_128_CBC_SHA", "DHE-DSS-CAMELLIA128-SHA"),
+    ("TLS_DHE_RSA_WITH_AES_128_CBC_SHA", "DHE-RSA-AES128-SHA"),
+    ("TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA", "DHE-RSA-CAMELLIA128-SHA"),
+    ("TLS_DHE_DSS_WITH_AES_128_CBC_SHA256", "DHE-DSS-AES128-SHA256"),
+    ("TLS_DHE_RSA_WITH_AES_128_CBC_SHA256", "DHE-RSA-AES128-SHA256"),
+    ("TLS_DHE_DSS_WITH_AES_128_GCM_SHA256", "DHE-DSS-AES128-GCM-SHA256"),
+    ("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "DHE-RSA-AES128-GCM-SHA256"),
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"),
+    ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"),
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384", "ECDHE-ECDSA-AES256-SHA384"),
+    ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384", "ECDHE-RSA-AES256-SHA384"),
+    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"),
+    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"),
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"),
+    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"),
+    ("TLS_DHE_DSS_WITH_AES_256_CBC_SHA", "DHE-DSS-AES256-SHA"),
+    ("TLS_DHE_RSA_WITH_AES_256_CBC_SHA", "DHE-RSA-AES256-SHA"),
+    ("TLS_DHE_DSS_WITH_CAMELLIA_256_CBC_SHA", "DHE-DSS-CAMELLIA256-SHA"),
+    ("TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA", "DHE-RSA-CAMELLIA256-SHA"),
+    ("TLS_DHE_DSS_WITH_AES_256_CBC_SHA256", "DHE-DSS-AES256-SHA256"),
+    ("TLS_DHE_RSA_WITH_AES_256_CBC_SHA256", "DHE-RSA-AES256-SHA256"),
+    ("TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "DHE-RSA-CHACHA20-POLY1305"),
+    ("TLS_DHE_DSS_WITH_AES_256_GCM_SHA384", "DHE-DSS-AES256-GCM-SHA384"),
+    ("TLS_DHE_RSA_WITH_AES_256_GCM_SHA384", "DHE-RSA-AES256-GCM-SHA384"),
+)
+"""DCMTK 3.6.7's TLS 1.2 (and older) suites, IANA and OpenSSL names, weakest first in
+its order: the ones ``+cs`` may name and ``+cc`` lists (those OpenSSL offers here)."""
+
+_IANA_TO_OPENSSL = dict(_SUITES)
+_UNENCRYPTED = frozenset({"TLS_RSA_WITH_NULL_SHA"})
+_RSA_TRANSPORT = frozenset(name for name, _ in _SUITES if name.startswith("TLS_RSA_"))
 
 _TLS13_SUITES = frozenset(
     {
@@ -78,6 +131,65 @@ _TLS13_SUITES = frozenset(
 )
 """TLS 1.3 suites: always offered by OpenSSL's defaults; naming one changes nothing."""
 
+_BCP195_ND = (
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+)
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """What a security profile offers: its TLS 1.2 suites in order (then an optional one
+    when OpenSSL here has it), the oldest TLS version, and whether TLS 1.3 is on."""
+
+    name: str
+    suites: tuple[str, ...]
+    oldest: ssl.TLSVersion
+    tls13: bool
+    optional: str = ""
+
+
+_PROFILES: dict[TlsProfile, _Profile] = {
+    TlsProfile.BCP195_ND: _Profile(
+        "Non-downgrading BCP 195 TLS Profile", _BCP195_ND, ssl.TLSVersion.TLSv1_2, True
+    ),
+    TlsProfile.BCP195: _Profile(
+        "BCP 195 TLS Profile",
+        (*_BCP195_ND, "TLS_RSA_WITH_AES_128_CBC_SHA"),
+        ssl.TLSVersion.TLSv1,
+        True,
+        optional="TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    ),
+    TlsProfile.BCP195_EX: _Profile(
+        "Extended BCP 195 TLS Profile",
+        (
+            *_BCP195_ND,
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        ),
+        ssl.TLSVersion.TLSv1_2,
+        False,
+    ),
+    TlsProfile.AES: _Profile(
+        "AES TLS Secure Transport Connection Profile",
+        ("TLS_RSA_WITH_AES_128_CBC_SHA",),
+        ssl.TLSVersion.TLSv1,
+        False,
+        optional="TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    ),
+    TlsProfile.NULL: _Profile(
+        "Authenticated unencrypted communication",
+        ("TLS_RSA_WITH_NULL_SHA",),
+        ssl.TLSVersion.TLSv1,
+        False,
+    ),
+}
+
+PROFILE_NAMES = {profile: spec.name for profile, spec in _PROFILES.items()}
+"""DCMTK's name of each security profile."""
+
 
 def iana_to_openssl(name: str) -> str | None:
     """The OpenSSL name of the TLS 1.2 suite ``name`` (IANA spelling); "" for a TLS 1.3
@@ -85,6 +197,65 @@ def iana_to_openssl(name: str) -> str | None:
     if name in _TLS13_SUITES:
         return ""
     return _IANA_TO_OPENSSL.get(name)
+
+
+@functools.cache
+def _available() -> frozenset[str]:
+    """OpenSSL names of every suite the OpenSSL library here offers, unencrypted ones
+    included (what DCMTK asks it for)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_ciphers("ALL:eNULL")
+    return frozenset(str(suite["name"]) for suite in ctx.get_ciphers())
+
+
+def supported_suites() -> list[str]:
+    """The IANA names ``+cc`` lists: DCMTK's suites that OpenSSL here offers, in DCMTK's
+    order."""
+    available = _available()
+    return [name for name, openssl in _SUITES if openssl in available]
+
+
+def _profile_ciphers(settings: TlsSettings) -> tuple[str, int]:
+    """The OpenSSL cipher string for ``settings``' profile and ``+cs`` suites, and the
+    security level it needs. Raises :class:`UsageError` as DCMTK refuses a suite."""
+    profile = _PROFILES[settings.profile]
+    available = _available()
+    names = list(profile.suites)
+    if profile.optional and _IANA_TO_OPENSSL[profile.optional] in available:
+        names.append(profile.optional)
+    # DCMTK adds the +cs suites last option first.
+    for name in reversed(settings.ciphers):
+        mapped = iana_to_openssl(name)
+        if mapped is None:
+            raise UsageError(
+                f"unknown cipher suite {name} (IANA name expected, such as"
+                " TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"
+            )
+        if not mapped:
+            continue
+        if mapped not in available:
+            raise UsageError(f"Ciphersuite '{name}' not supported by the OpenSSL library in use")
+        if settings.profile is TlsProfile.BCP195_EX:
+            raise UsageError(
+                f"Additional ciphersuites not permitted with security profile '{profile.name}'"
+            )
+        if settings.profile is not TlsProfile.NULL:
+            if name in _UNENCRYPTED:
+                raise UsageError(
+                    f"Unencrypted ciphersuite '{name}' not permitted with security profile"
+                    f" '{profile.name}'"
+                )
+            if name in _RSA_TRANSPORT:
+                log.warning(
+                    "Ciphersuite '%s' uses RSA key transport. RFC 7525 recommends that such"
+                    " cipher suites should not be used.",
+                    name,
+                )
+        names.append(name)
+    # OpenSSL offers an unencrypted suite only at security level 0 (DCMTK's +pn works
+    # here, so DCMTK lowers it too); otherwise the ssl module's level stays.
+    level = 0 if any(name in _UNENCRYPTED for name in names) else 2
+    return ":".join(_IANA_TO_OPENSSL[name] for name in names), level
 
 
 # -- the context ----------------------------------------------------------------------
@@ -99,7 +270,9 @@ def client_context(settings: TlsSettings) -> ssl.SSLContext:
     Building loads the key, which may prompt for its password on the terminal (``+ps``,
     never echoed), so the first call should come before any work starts; threads that
     race here wait for the one that builds. Raises :class:`UsageError` for files that
-    cannot be read or used, a wrong or missing key password, or an unknown cipher suite.
+    cannot be read or used, a wrong or missing key password, or an unknown cipher suite;
+    a CA certificate file (``+cf``) that cannot be used only draws a warning, as in
+    storescu.
     """
     with _lock:
         found = _contexts.get(settings)
@@ -111,22 +284,20 @@ def client_context(settings: TlsSettings) -> ssl.SSLContext:
 
 def _build(settings: TlsSettings) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.options |= ssl.OP_NO_TICKET
-    ciphers = [PROFILE_CIPHERS]
-    for name in settings.ciphers:
-        mapped = iana_to_openssl(name)
-        if mapped is None:
-            raise UsageError(
-                f"unknown cipher suite {name} (IANA name expected, such as"
-                " TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"
-            )
-        if mapped:
-            ciphers.append(mapped)
+    profile = _PROFILES[settings.profile]
+    ciphers, level = _profile_ciphers(settings)
     try:
-        ctx.set_ciphers(":".join(ciphers))
+        ctx.set_ciphers(f"{ciphers}:@SECLEVEL={level}")
     except ssl.SSLError as exc:
         raise UsageError(f"no usable cipher suite: {exc.reason or exc}") from None
+    with warnings.catch_warnings():
+        # The retired profiles and BCP 195 accept TLS 1.0 and 1.1, as DCMTK's do; the
+        # ssl module warns about setting them.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = profile.oldest
+    if not profile.tls13:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_TICKET
     if settings.verification is PeerVerification.IGNORE:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -163,15 +334,18 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _load_trusted(ctx: ssl.SSLContext, path: str, der: bool) -> None:
-    data = _read(path, "certificate file")
+    """Trust the certificates in ``path``. One that cannot be read or holds no
+    certificate (in the form ``der`` says) is passed over with storescu's warning: the
+    run goes on, and fails later only if the peer needs the missing CA."""
     try:
+        with open(path, "rb") as handle:
+            data = handle.read()
         if der:
             ctx.load_verify_locations(cadata=data)
         else:
             ctx.load_verify_locations(cadata=data.decode("ascii", "replace"))
-    except (ssl.SSLError, ValueError) as exc:
-        form = "DER" if der else "PEM"
-        raise UsageError(f"cannot load trusted certificates from {path} ({form}): {exc}") from None
+    except (OSError, ssl.SSLError, ValueError):
+        log.warning("unable to load certificate file '%s', ignoring", path)
 
 
 def _load_crl(ctx: ssl.SSLContext, path: str, der: bool) -> None:

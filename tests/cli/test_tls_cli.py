@@ -30,10 +30,11 @@ from dispatch.settings import (
     PeerVerification,
     PresentationContext,
     SendPolicy,
+    TlsProfile,
     TlsSettings,
     UserIdentity,
 )
-from tests.cli.conftest import dispatch_program, run_dispatch
+from tests.cli.conftest import Runner, dispatch_program, run_dispatch
 from tests.support.certs import KEY_PASSWORD, TlsCerts, make_certs
 from tests.support.dicom_files import make_file
 
@@ -62,6 +63,12 @@ def error_of(*args: str) -> str:
         (("-epw",), "--empty-password only allowed with --user"),
         (("-usr", "a", "-pwd", "b", "-epw"), "--empty-password only allowed with --user"),
         (("-rsp",), "--pos-response only allowed with --user, --kerberos or --saml"),
+        (("+pn",), "--profile-null only allowed with --enable-tls or --anonymous-tls"),
+        (("+py",), "--profile-bcp195-nd only allowed with --enable-tls or --anonymous-tls"),
+        (
+            ("+tla", "+pz", "+cs", "TLS_RSA_WITH_AES_128_CBC_SHA"),
+            "--cipher not allowed with --profile-bcp195-ex",
+        ),
     ],
 )
 def test_dependencies_are_checked_with_dcmtk_messages(args: tuple[str, ...], message: str) -> None:
@@ -80,6 +87,99 @@ def test_tls_options_become_settings() -> None:
         ciphers=("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",), server_name="pacs",
     )  # fmt: skip
     assert opts.identity == UserIdentity(IdentityKind.USERNAME_PASSCODE, "alice", "s3cret", True)
+
+
+@pytest.mark.parametrize(
+    ("option", "profile"),
+    [
+        ("+py", TlsProfile.BCP195_ND),
+        ("--profile-bcp195-nd", TlsProfile.BCP195_ND),
+        ("+px", TlsProfile.BCP195),
+        ("+pz", TlsProfile.BCP195_EX),
+        ("+pa", TlsProfile.AES),
+        ("+pn", TlsProfile.NULL),
+    ],
+)
+def test_security_profiles_become_settings(option: str, profile: TlsProfile) -> None:
+    opts = parse_send_args(["+tla", "+pn", option, "h", "104", "f"])  # the rightmost wins
+    assert opts.tls == TlsSettings(profile=profile)
+
+
+def test_the_default_profile_is_the_non_downgrading_bcp_195_one() -> None:
+    opts = parse_send_args(["+tla", "h", "104", "f"])
+    assert opts.tls is not None
+    assert opts.tls.profile is TlsProfile.BCP195_ND
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("+pn", "h", "104", "f"),
+        ("+tla", "+pz", "+cs", "TLS_RSA_WITH_AES_128_CBC_SHA", "h", "104", "f"),
+    ],
+    ids=["profile without TLS", "cipher with +pz"],
+)
+def test_profile_errors_are_storescus(send: Runner, args: tuple[str, ...]) -> None:
+    run = send(*args)
+    assert run.code == 1
+    assert run.stderr.strip().splitlines()[-1].startswith("error: ")
+    expected = error_of(*args[:-3])
+    assert run.stderr.strip().splitlines()[-1] == f"error: {expected}"
+
+
+def test_list_ciphers_prints_storescus_list_and_exits_0(send: Runner) -> None:
+    run = send("+cc")
+    assert run.code == 0
+    listing = run.stdout.split("Supported TLS ciphersuites are:\n", 1)[1].splitlines()
+    assert listing[0] == "  TLS_RSA_WITH_NULL_SHA"
+    assert "  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" in listing
+    assert all(line.startswith("  TLS_") for line in listing)
+
+
+@pytest.fixture(scope="module")
+def rsa_server(tls_certs: TlsCerts, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An RSA server key and certificate issued by the test CA (the AES and NULL
+    profiles' suites need RSA)."""
+    directory = tmp_path_factory.mktemp("rsa")
+    key, csr, cert = directory / "rsa.key", directory / "rsa.csr", directory / "rsa.pem"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(csr), "-subj", "/CN=rsa-server"],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(tls_certs.ca),
+                    "-CAkey", str(tls_certs.ca.with_suffix(".key")), "-CAcreateserial",
+                    "-out", str(cert), "-days", "30"], check=True, capture_output=True)  # fmt: skip
+    return key, cert
+
+
+@pytest.mark.parametrize(
+    ("profile", "protocol", "suite"),
+    [
+        ("+py", "TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+        ("+px", "TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+        ("+pz", "TLSv1.2", "DHE-RSA-AES256-GCM-SHA384"),
+        ("+pa", "TLSv1.2", "AES128-SHA"),
+        ("+pn", "TLSv1.2", "NULL-SHA"),
+    ],
+)
+def test_each_profile_stores_to_storescp_with_that_profile(
+    send: Runner,
+    storescp: Callable[..., Any],
+    tls_certs: TlsCerts,
+    rsa_server: tuple[Path, Path],
+    tmp_path: Path,
+    profile: str,
+    protocol: str,
+    suite: str,
+) -> None:
+    key, cert = rsa_server
+    peer = storescp("+tls", str(key), str(cert), "-ic", profile, "-d")
+    path = make_file(tmp_path / "a.dcm")
+    run = send("+tla", "+cf", tls_certs.ca, profile, "127.0.0.1", peer.port, path)
+    assert run.code == 0, run.output
+    assert len(peer.files()) == 1
+    log = peer.log()
+    assert f"Protocol    : {protocol}" in log
+    assert f"Ciphersuite : {suite}," in log
 
 
 def test_anonymous_tls_and_the_rightmost_identity_win() -> None:
@@ -117,6 +217,42 @@ def test_wrong_ca_fails_with_exit_1_in_plain_words(
                        "+cf", tls_certs.other_ca, "127.0.0.1", peer.port, path)  # fmt: skip
     assert run.code == 1
     assert "unknown CA" in run.output
+    assert peer.files() == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "not a certificate", "a key"])
+def test_an_unusable_ca_file_is_ignored_with_storescus_warning(
+    send: Runner,
+    storescp: Callable[..., Any],
+    tls_certs: TlsCerts,
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    unusable = tmp_path / "unusable.pem"
+    if kind == "not a certificate":
+        unusable.write_text("hello\n")
+    elif kind == "a key":
+        unusable.write_bytes(tls_certs.client.key.read_bytes())
+    path = make_file(tmp_path / "a.dcm")
+    run = send("+tls", tls_certs.client.key, tls_certs.client.cert, "+cf", unusable,
+               "+cf", tls_certs.ca, "127.0.0.1", peer.port, path)  # fmt: skip
+    assert run.code == 0, run.output
+    assert f"W: unable to load certificate file '{unusable}', ignoring" in run.stderr
+    assert len(peer.files()) == 1
+
+
+def test_with_only_an_unusable_ca_file_the_server_is_not_trusted(
+    send: Runner, storescp: Callable[..., Any], tls_certs: TlsCerts, tmp_path: Path
+) -> None:
+    peer = storescp("+tls", str(tls_certs.server.key), str(tls_certs.server.cert),
+                    "+cf", str(tls_certs.ca))  # fmt: skip
+    path = make_file(tmp_path / "a.dcm")
+    run = send("+tls", tls_certs.client.key, tls_certs.client.cert,
+               "+cf", tmp_path / "none.pem", "127.0.0.1", peer.port, path)  # fmt: skip
+    assert run.code == 1
+    assert f"W: unable to load certificate file '{tmp_path / 'none.pem'}', ignoring" in run.stderr
     assert peer.files() == []
 
 

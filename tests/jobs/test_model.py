@@ -14,6 +14,8 @@ from dispatch.settings import (
     ReadMode,
     SendPolicy,
     Timeouts,
+    TlsProfile,
+    TlsSettings,
 )
 from dispatch.uids import EXPLICIT_LE
 
@@ -53,3 +55,23 @@ def test_file_ref_carries_the_scan_info_through_json() -> None:
 def test_a_file_ref_recorded_without_info_still_loads() -> None:
     ref = FileRef.from_dict({"path": "/x/1", "size": 10, "mtime_ns": 5, "index": 3})
     assert (ref.path, ref.size, ref.mtime_ns, ref.index, ref.info) == ("/x/1", 10, 5, 3, None)
+
+
+def test_tls_settings_and_their_profile_round_trip_without_the_password() -> None:
+    tls = TlsSettings(
+        key_file="client.key",
+        cert_file="client.pem",
+        key_password="secret",
+        prompt_password=False,
+        ca_files=("ca.pem",),
+        profile=TlsProfile.AES,
+    )
+    contexts = (PresentationContext(1, "1.2.840.10008.5.1.4.1.1.2", (EXPLICIT_LE,)),)
+    settings = AssociationSettings(host="pacs.example", port=2762, contexts=contexts, tls=tls)
+    spec = JobSpec("j1", "name", settings, SendPolicy(), 4, 3, "ANY-SCP@pacs.example:2762", "q")
+    text = json.dumps(spec.to_dict())
+    assert "secret" not in text
+    back = JobSpec.from_dict(json.loads(text))
+    assert back.settings.tls is not None
+    assert back.settings.tls.profile is TlsProfile.AES
+    assert back.settings.tls == dataclasses.replace(tls, key_password=None)

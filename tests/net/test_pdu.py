@@ -386,7 +386,6 @@ def test_the_empty_passcode_item_is_storescus(tmp_path: Path) -> None:
 
 REFUSED = {
     "calling AE title too long": settings(calling_ae="ABCDEFGHIJKLMNOPQ"),
-    "called AE title empty": settings(called_ae=""),
     "called AE title all spaces": settings(called_ae="    "),
     "AE title with a backslash": settings(called_ae="A\\B"),
     "AE title with a control character": settings(calling_ae="A\tB"),
@@ -424,6 +423,9 @@ def test_what_pynetdicom_refuses_is_a_usage_error_with_its_message(case: str) ->
             settings(contexts=(PresentationContext(1, "1.2.é", (EXPLICIT_LE,)),)),
             "Invalid 'abstract_syntax' value '1.2.é' - must only contain ASCII characters",
         ),
+        # An empty AE title gets storescu's words, not pynetdicom's.
+        (settings(called_ae=""), "Illegal service parameter: Called AP Title"),
+        (settings(calling_ae=""), "Illegal service parameter: Calling AP Title"),
         (settings(max_pdu=-1), "Maximum Length Received must be 0 to 4294967295: -1"),
         (settings(max_pdu=2**32), "Maximum Length Received must be 0 to 4294967295"),
         (

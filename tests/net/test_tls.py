@@ -230,16 +230,27 @@ def test_unknown_cipher_suite_is_a_usage_error(tls_certs: TlsCerts) -> None:
 def test_missing_files_are_usage_errors(tls_certs: TlsCerts, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read private key"):
         client_context(TlsSettings(str(tmp_path / "none.key"), str(tls_certs.client.cert)))
-    with pytest.raises(UsageError, match="cannot read certificate file"):
-        client_context(TlsSettings(ca_files=(str(tmp_path / "none.pem"),)))
 
 
-def test_default_profile_is_tls_1_2_or_newer_with_ecdhe_aes_gcm(tls_certs: TlsCerts) -> None:
+def test_a_missing_ca_file_is_only_a_warning_as_in_storescu(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = str(tmp_path / "none.pem")
+    with caplog.at_level("WARNING", logger="dispatch.tls"):
+        ctx = client_context(TlsSettings(ca_files=(missing,)))
+    assert ctx.cert_store_stats()["x509_ca"] == 0
+    assert caplog.messages == [f"unable to load certificate file '{missing}', ignoring"]
+
+
+def test_default_profile_is_tls_1_2_or_newer_with_forward_secret_aes_gcm(
+    tls_certs: TlsCerts,
+) -> None:
+    # DCMTK's default (non-downgrading BCP 195): ECDHE-RSA and DHE-RSA with AES-GCM.
     ctx = client_context(mutual(tls_certs))
     assert ctx.minimum_version is ssl.TLSVersion.TLSv1_2
     tls12 = [c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"]
     assert tls12
-    assert all(name.startswith("ECDHE-") and "GCM" in name for name in tls12)
+    assert all(name.startswith(("ECDHE-RSA-", "DHE-RSA-")) and "GCM" in name for name in tls12)
 
 
 # -- pynetdicom SCP with an ssl context ----------------------------------------------
