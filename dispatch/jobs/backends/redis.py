@@ -81,6 +81,13 @@ _PARTS = (
     "details",
 )  # fmt: skip
 
+_PROGRESS_FIELDS = (
+    "name", "destination", "state", "total_files", "total_bytes", "chunks", "stored",
+    "failed", "not_sent", "bytes_stored", "retries", "halted_path", "halt_reason", "created",
+    "started", "finished", "updated", "open",
+)  # fmt: skip
+"""The fields of a job's meta hash that :meth:`RedisJobStore.progress` reads."""
+
 _NEVER_DECODE: dict[str, list[str]] = {"NEVER_DECODE": []}
 """redis-py's option for one command's reply as bytes (compressed chunks, outcome
 codes), on a client that otherwise decodes replies."""
@@ -528,11 +535,14 @@ class RedisJobStore:
 
     @broker_command
     def progress(self, job_id: str) -> JobProgress:
+        # Named fields only: the spec and the chunk order are not counters, and the
+        # order grows with the job. A snapshot costs the same for any number of files.
         pipe = self._r.pipeline(transaction=False)
-        pipe.hgetall(self._key(job_id, "meta"))
+        pipe.hmget(self._key(job_id, "meta"), _PROGRESS_FIELDS)
         pipe.hgetall(self._key(job_id, "failures"))
         pipe.scard(self._key(job_id, "done"))
-        meta, failures, done = pipe.execute()
+        values, failures, done = pipe.execute()
+        meta = {k: v for k, v in zip(_PROGRESS_FIELDS, values, strict=True) if v is not None}
         if not meta:
             raise UnknownJob(f"no such job: {job_id}")
 
