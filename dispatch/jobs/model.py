@@ -5,7 +5,9 @@ Everything here is a frozen value that travels through Redis as JSON: the job's
 passwords, which each worker takes from its own configuration), its :class:`Chunk`s
 (the unit of work of one task: files of one study, or of several small ones, sent over
 one association) and the
-per-file :class:`~dispatch.outcome.FileOutcome`.
+per-file :class:`~dispatch.outcome.FileOutcome`. A job store keeps chunks in a compact
+form (:func:`chunk_to_blob`), and a plain stored outcome as its time alone
+(:func:`plain_stored`).
 """
 
 from __future__ import annotations

@@ -154,3 +154,17 @@ def test_a_finished_job_holds_at_most_100_bytes_a_file_in_redis(redis_client: An
     assert reported[17] == outcomes[17]
     # Plain stored outcomes keep their time to the microsecond.
     assert all(abs(r.seconds - o.seconds) <= 5e-7 for r, o in zip(reported, outcomes, strict=True))
+
+
+def test_the_report_reads_the_chunks_as_it_goes(redis_client: Any) -> None:
+    store = RedisJobStore(redis_client, prefix="t", ttl_s=3600)
+    chunks = [Chunk(f"c{n:05d}", "s", tuple(_refs(2, study=n, seed=n))) for n in range(40)]
+    store.create_job(make_spec("127.0.0.1", 104, job_id="j"), chunks)
+    store.record_many("j", [_plain(ref, 0.001) for c in chunks for ref in c.files])
+    report = store.report("j")
+    first = next(report)
+    assert first.path == chunks[0].files[0].path
+    # The last chunk has not been read yet: what it holds now is what the report gives.
+    redis_client.hdel("t:job:j:codes", chunks[-1].chunk_id)
+    rest = list(report)
+    assert len(rest) == 2 * len(chunks) - 3

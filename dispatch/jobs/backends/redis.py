@@ -33,10 +33,10 @@ worker on every host.
 A *plain stored* outcome is one that says no more than the chunk's file reference: status
 0x0000, the file's SOP class and instance, its own transfer syntax, its data set's bytes
 (see :func:`~dispatch.jobs.model.plain_stored`); it is kept as its time alone and read
-back whole. A finished job thus holds about 40 bytes a file (measured: see
-``benchmarks/bench_scale.py``). Which chunk a path belongs to is known from the chunks
-this store wrote or read (a bounded cache; a path found in none of them is looked for in
-every chunk of the job).
+back whole. A finished job thus holds tens of bytes a file, not a kilobyte (measured
+with ``benchmarks/bench_scale.py``: 15.6 bytes a file for a million). Which chunk a path
+belongs to is known from the chunks this store wrote or read (a bounded cache; a path
+found in none of them is looked for in every chunk of the job).
 
 Every job key gets the job TTL, renewed on activity. Updates that must not interleave
 run as Lua scripts (:mod:`dispatch.jobs.backends.scripts`). Leases use the Redis
