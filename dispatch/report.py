@@ -3,6 +3,13 @@
 Every report, whoever writes it (``dispatch send`` as it goes, ``dispatch submit`` and
 ``dispatch report`` once a job ended), has the same records: the JSON form of
 :meth:`FileOutcome.to_json`, one object per line, or those fields as CSV columns.
+Records are written as they come (:func:`write_report` takes any iterable), so that a
+report streamed from a job store never holds the job in memory.
+
+A job store keeps a file stored as its scan described it as its time alone (see
+:mod:`dispatch.jobs.backends.redis`) and reports it whole: status ``0x0000``, no reason,
+the data set's bytes, the file's SOP class and instance UIDs, its own transfer syntax,
+and the C-STORE time to the microsecond.
 """
 
 from __future__ import annotations

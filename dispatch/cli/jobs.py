@@ -138,7 +138,9 @@ def _report(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     store = _store(args)
     store.progress(args.job)  # an unknown job is an error, not an empty report
-    write_report(args.output, sorted(store.report(args.job), key=lambda o: o.path), args.format)
+    # Streamed in the store's order (submission order): sorting would hold the whole
+    # job in memory.
+    write_report(args.output, store.report(args.job), args.format)
     return 0
 
 

@@ -5,11 +5,17 @@ Everything here is a frozen value that travels through Redis as JSON: the job's
 passwords, which each worker takes from its own configuration), its :class:`Chunk`s
 (the unit of work of one task: files of one study, or of several small ones, sent over
 one association) and the
-per-file :class:`~dispatch.outcome.FileOutcome`.
+per-file :class:`~dispatch.outcome.FileOutcome`. A job store keeps chunks in a compact
+form (:func:`chunk_to_blob`), and a plain stored outcome as its time alone
+(:func:`plain_stored`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -171,6 +177,80 @@ class Chunk:
             tuple(FileRef.from_dict(f) for f in data["files"]),
             int(data.get("studies", 1)),
         )
+
+
+_INFO_COLUMNS = ("sop_class", "sop_instance", "syntax", "offset", "length", "meta", "study")
+
+
+def chunk_to_blob(chunk: Chunk) -> bytes:
+    """The compact form of a chunk as a job store keeps it: its files as columns (the
+    paths' common prefix once, then what follows it; sizes, times, indexes, scan
+    info), JSON, zlib-compressed. Files of one directory and one study differ in few
+    characters, so a file costs tens of bytes instead of hundreds."""
+    files = chunk.files
+    paths = [f.path for f in files]
+    # Character by character on purpose: the shared start of the names counts too.
+    prefix = os.path.commonprefix(paths) if len(paths) > 1 else ""  # noqa: RUF071
+    cut = len(prefix)
+    infos = [f.info for f in files]
+    data: dict[str, Any] = {
+        "chunk_id": chunk.chunk_id,
+        "study_uid": chunk.study_uid,
+        "studies": chunk.studies,
+        "prefix": prefix,
+        "paths": [p[cut:] for p in paths],
+        "size": [f.size for f in files],
+        "mtime_ns": _deltas([f.mtime_ns for f in files]),
+        "index": _deltas([f.index for f in files]),
+        "has_info": [i is not None for i in infos],
+    }
+    rows = [info_to_dict(i) for i in infos if i is not None]
+    for column in _INFO_COLUMNS:
+        data[column] = [row.get(column) for row in rows]
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 9)
+
+
+def chunk_from_blob(blob: bytes) -> Chunk:
+    """Inverse of :func:`chunk_to_blob`; a chunk recorded as plain JSON (the form of
+    earlier versions) loads too."""
+    if blob[:1] == b"{":
+        return Chunk.from_dict(json.loads(blob))
+    data = json.loads(zlib.decompress(blob))
+    prefix = data["prefix"]
+    paths = [prefix + p for p in data["paths"]]
+    rows = iter(zip(*(data[column] for column in _INFO_COLUMNS), strict=True))
+    files: list[FileRef] = []
+    for path, size, mtime_ns, index, has_info in zip(
+        paths,
+        data["size"],
+        _sums(data["mtime_ns"]),
+        _sums(data["index"]),
+        data["has_info"],
+        strict=True,
+    ):
+        info = None
+        if has_info:
+            row = dict(zip(_INFO_COLUMNS, next(rows), strict=True))
+            if row["study"] is None:
+                del row["study"]
+            info = info_from_dict(path, row)
+        files.append(FileRef(path, size, mtime_ns, index, info))
+    return Chunk(data["chunk_id"], data["study_uid"], tuple(files), data["studies"])
+
+
+def _deltas(values: list[int]) -> list[int]:
+    """Each value as its difference from the one before (small numbers compress)."""
+    return [b - a for a, b in zip([0, *values], values, strict=False)]
+
+
+def _sums(deltas: list[int]) -> list[int]:
+    """Inverse of :func:`_deltas`."""
+    out: list[int] = []
+    total = 0
+    for d in deltas:
+        total += d
+        out.append(total)
+    return out
 
 
 @dataclass(frozen=True)
@@ -396,3 +476,39 @@ def outcome_to_dict(outcome: FileOutcome) -> dict[str, Any]:
 def outcome_from_dict(data: dict[str, Any]) -> FileOutcome:
     """Inverse of :func:`outcome_to_dict` (see :meth:`FileOutcome.from_json`)."""
     return FileOutcome.from_json(data)
+
+
+MAX_PLAIN_US = 2**32 - 1
+"""The longest C-STORE (in microseconds) a plain stored outcome can keep."""
+
+
+def plain_stored(ref: FileRef, micros: int) -> FileOutcome:
+    """The outcome of a file stored as its scan described it: success status, its
+    SOP class and instance, its own transfer syntax, its data set's bytes, and
+    ``micros`` microseconds. A job store keeps such an outcome as the time alone."""
+    info = ref.info
+    assert info is not None
+    return FileOutcome(
+        ref.path,
+        Outcome.STORED,
+        status=0,
+        bytes=info.dataset_length,
+        sop_class_uid=info.sop_class_uid,
+        sop_instance_uid=info.sop_instance_uid,
+        transfer_syntax=info.transfer_syntax,
+        seconds=micros / 1e6,
+    )
+
+
+def plain_micros(ref: FileRef, outcome: FileOutcome) -> int | None:
+    """The microseconds to keep ``outcome`` as a plain stored outcome of ``ref`` (see
+    :func:`plain_stored`; its seconds rounded to the microsecond), or None when the
+    outcome says more than that (a warning, another syntax or instance, other bytes)."""
+    if outcome.outcome is not Outcome.STORED or ref.info is None or outcome.status != 0:
+        return None
+    micros = round(outcome.seconds * 1e6)
+    if not 0 <= micros <= MAX_PLAIN_US or outcome.path != ref.path:
+        return None
+    if plain_stored(ref, micros) != dataclasses.replace(outcome, seconds=micros / 1e6):
+        return None
+    return micros

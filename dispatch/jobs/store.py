@@ -221,7 +221,10 @@ class JobStore(Protocol):
         """The most recent jobs, newest first."""
 
     def report(self, job_id: str) -> Iterator[FileOutcome]:
-        """Every recorded per-file outcome of the job (order unspecified)."""
+        """Every recorded per-file outcome of the job: the chunks' files in submission
+        order, then the files in no chunk (found unusable by the scan). A remote store
+        streams it, a few chunks at a time, so that a job of millions of files is never
+        all in memory; an unknown job has none."""
 
 
 def __getattr__(name: str) -> Any:

@@ -250,7 +250,7 @@ def test_redis_job_keys_expire_and_activity_renews_them(redis_client: Any) -> No
     assert 0 < redis_client.pttl("t:job:job1:meta") <= 100_000
     redis_client.pexpire("t:job:job1:meta", 5_000)
     store.record("job1", stored("/a/1"))
-    for part in ("meta", "outcomes", "stored", "chunks"):
+    for part in ("meta", "codes", "chunks"):
         assert redis_client.pttl(f"t:job:job1:{part}") > 50_000
 
 

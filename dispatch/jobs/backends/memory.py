@@ -335,7 +335,11 @@ class MemoryJobStore:
 
     def report(self, job_id: str) -> Iterator[FileOutcome]:
         with self._lock:
-            outcomes = list(self._job(job_id).outcomes.values())
+            job = self._job(job_id)
+            in_chunks = list(dict.fromkeys(f.path for c in job.chunks.values() for f in c.files))
+            outcomes = [job.outcomes[p] for p in in_chunks if p in job.outcomes]
+            listed = set(in_chunks)
+            outcomes += [o for p, o in job.outcomes.items() if p not in listed]
         yield from outcomes
 
 

@@ -6,14 +6,20 @@ worker on every host.
 ``dispatch`` by default; one job's keys share ``P:job:<id>:``)::
 
     P:job:<id>:meta        hash: spec JSON, state, totals, counters, halt/cancel, times
-    P:job:<id>:chunks      hash: chunk id -> chunk JSON
-    P:job:<id>:outcomes    hash: path -> outcome JSON (the per-file report)
-    P:job:<id>:stored      set: paths confirmed STORED
+    P:job:<id>:chunks      hash: chunk id -> the chunk, compressed (model.chunk_to_blob)
+    P:job:<id>:outcomes    hash: path -> outcome JSON, of files in no chunk (the scan's
+                           problems)
+    P:job:<id>:stored      set: those of them STORED
     P:job:<id>:failures    hash: failure key -> count
     P:job:<id>:done        set: chunk ids finished
     P:job:<id>:attempts    hash: chunk id -> transient failures so far
     P:job:<id>:end         list: the final state, pushed when the job finishes (a
                            waiting submit blocks on it instead of polling)
+    P:job:<id>:codes       hash: chunk id -> its files' outcomes, 5 bytes a file: a
+                           code (none, plain stored, stored, failed, not sent) and, for a
+                           plain stored file, the C-STORE time in microseconds
+    P:job:<id>:details     hash: "<chunk id> <index>" -> outcome JSON, of every file
+                           whose outcome is not plain stored
     P:job:<id>:lock:<chunk>  string: the holder of the chunk, with a PX lease
     P:jobs                 sorted set: job id by creation time (the recent-jobs list)
     P:leases               sorted set: "<job> <chunk>" by the time (ms) by which someone
@@ -23,6 +29,14 @@ worker on every host.
                            reaper reads the broker's queue lists and kombu's
                            ``unacked`` hash to tell a lost task from a queued one
     P:slots:<destination>  sorted set: slot holders by the end (ms) of their lease
+
+A *plain stored* outcome is one that says no more than the chunk's file reference: status
+0x0000, the file's SOP class and instance, its own transfer syntax, its data set's bytes
+(see :func:`~dispatch.jobs.model.plain_stored`); it is kept as its time alone and read
+back whole. A finished job thus holds tens of bytes a file, not a kilobyte (measured
+with ``benchmarks/bench_scale.py``: 15.6 bytes a file for a million). Which chunk a path
+belongs to is known from the chunks this store wrote or read (a bounded cache; a path
+found in none of them is looked for in every chunk of the job).
 
 Every job key gets the job TTL, renewed on activity. Updates that must not interleave
 run as Lua scripts (:mod:`dispatch.jobs.backends.scripts`). Leases use the Redis
@@ -36,26 +50,68 @@ nothing.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch.errors import JobNotFinished, UnknownJob
 from dispatch.jobs.backends.broker_errors import broker_command, map_broker_errors
 from dispatch.jobs.backends.scripts import register
 from dispatch.jobs.model import (
     Chunk,
+    FileRef,
     JobSpec,
     JobState,
+    chunk_from_blob,
+    chunk_to_blob,
     outcome_from_dict,
     outcome_to_dict,
+    plain_micros,
+    plain_stored,
 )
 from dispatch.jobs.store import JobProgress
 from dispatch.outcome import FileOutcome, Outcome
 
 __all__ = ["RedisJobStore", "RedisSlots"]
 
-_PARTS = ("meta", "chunks", "outcomes", "stored", "failures", "done", "attempts", "end")
+_PARTS = (
+    "meta", "chunks", "outcomes", "stored", "failures", "done", "attempts", "end", "codes",
+    "details",
+)  # fmt: skip
+
+_PROGRESS_FIELDS = (
+    "name", "destination", "state", "total_files", "total_bytes", "chunks", "stored",
+    "failed", "not_sent", "bytes_stored", "retries", "halted_path", "halt_reason", "created",
+    "started", "finished", "updated", "open",
+)  # fmt: skip
+"""The fields of a job's meta hash that :meth:`RedisJobStore.progress` reads."""
+
+_NEVER_DECODE: dict[str, list[str]] = {"NEVER_DECODE": []}
+"""redis-py's option for one command's reply as bytes (compressed chunks, outcome
+codes), on a client that otherwise decodes replies."""
+
+_CELL = 5
+"""Bytes per file in a chunk's outcome codes (see the module docstring)."""
+
+_CODES = {Outcome.STORED: 2, Outcome.FAILED: 3, Outcome.NOT_SENT: 4}
+"""Outcome codes of outcomes kept whole; 1 is a plain stored outcome, 0 none."""
+
+_CACHED_CHUNKS = 64
+"""Chunks whose paths a store remembers, to find a recorded file's chunk."""
+
+_REPORT_BATCH = 16
+"""Chunks read per round trip while a report streams."""
+
+
+class _Place(NamedTuple):
+    """Where a file of a job is: its chunk, the chunk's file count, its position."""
+
+    chunk_id: str
+    files: int
+    position: int
+    ref: FileRef
 
 
 class RedisJobStore:
@@ -94,6 +150,9 @@ class RedisJobStore:
         self._reopen = register(client, "reopen")
         self._add = register(client, "add_chunks")
         self._close = register(client, "close_job")
+        self._cache_lock = threading.Lock()
+        self._cached: OrderedDict[tuple[str, str], Chunk] = OrderedDict()
+        self._places: dict[tuple[str, str], _Place] = {}
 
     @classmethod
     def from_url(
@@ -171,12 +230,15 @@ class RedisJobStore:
         pipe.delete(*keys)
         pipe.hset(keys[0], mapping=meta)
         if chunks:
-            pipe.hset(keys[1], mapping={c.chunk_id: json.dumps(c.to_dict()) for c in chunks})
+            pipe.hset(keys[1], mapping={c.chunk_id: chunk_to_blob(c) for c in chunks})
         pipe.zadd(f"{self.prefix}:jobs", {job_id: now})
         if chunks:
             self._watch(keys=[self._unclaimed], args=self._members(job_id, chunks), client=pipe)
         pipe.execute()
-        self.record_many(job_id, problems)
+        for c in chunks:
+            self._remember(job_id, c)
+        if problems:
+            self._record_many(keys=keys, args=[self.ttl_ms, now, _outcomes_json(problems)])
         for key in keys:
             self._r.pexpire(key, self.ttl_ms)
         if not chunks and not open:
@@ -196,9 +258,11 @@ class RedisJobStore:
             len(chunks),
         ]
         for c in chunks:
-            args += [c.chunk_id, json.dumps(c.to_dict())]
+            args += [c.chunk_id, chunk_to_blob(c)]
         if int(self._add(keys=self._keys(job_id), args=args)) < 0:
             raise UnknownJob(f"no such job: {job_id}")
+        for c in chunks:
+            self._remember(job_id, c)
         self._watch(keys=[self._unclaimed], args=self._members(job_id, chunks))
 
     @broker_command
@@ -230,10 +294,74 @@ class RedisJobStore:
 
     @broker_command
     def chunk(self, job_id: str, chunk_id: str) -> Chunk:
-        raw = self._r.hget(self._key(job_id, "chunks"), chunk_id)
+        raw = self._r.execute_command("HGET", self._key(job_id, "chunks"), chunk_id,
+                                      **_NEVER_DECODE)  # fmt: skip
         if raw is None:
             raise UnknownJob(f"no chunk {chunk_id} in job {job_id}")
-        return Chunk.from_dict(json.loads(raw))
+        chunk = chunk_from_blob(raw)
+        self._remember(job_id, chunk)
+        return chunk
+
+    # -- where files are -------------------------------------------------------------
+
+    def _remember(self, job_id: str, chunk: Chunk) -> None:
+        """Keep the chunk's paths at hand, forgetting the least recently used chunk
+        beyond :data:`_CACHED_CHUNKS`."""
+        key = (job_id, chunk.chunk_id)
+        with self._cache_lock:
+            if key in self._cached:
+                self._cached.move_to_end(key)
+                return
+            self._cached[key] = chunk
+            n = len(chunk.files)
+            for index, ref in enumerate(chunk.files):
+                self._places[(job_id, ref.path)] = _Place(chunk.chunk_id, n, index, ref)
+            while len(self._cached) > _CACHED_CHUNKS:
+                (old_job, _), old = self._cached.popitem(last=False)
+                for ref in old.files:
+                    place = self._places.get((old_job, ref.path))
+                    if place is not None and place.chunk_id == old.chunk_id:
+                        del self._places[(old_job, ref.path)]
+
+    def _locate(self, job_id: str, paths: Sequence[str]) -> dict[str, _Place]:
+        """Where each of ``paths`` is in the job's chunks (absent: in no chunk). Paths
+        of chunks not at hand are looked for in every chunk of the job, read in
+        batches; the chunks that hold them are kept at hand. A path that is not UTF-8
+        raises UnicodeEncodeError, as redis-py does for any command naming it."""
+        for path in paths:
+            path.encode("utf-8")
+        with self._cache_lock:
+            found = {p: self._places[(job_id, p)] for p in paths if (job_id, p) in self._places}
+            known = {cid for (job, cid) in self._cached if job == job_id}
+        missing = {p for p in paths if p not in found}
+        if not missing:
+            return found
+        order = [cid for cid in self._order(job_id) if cid not in known]
+        for start in range(0, len(order), _REPORT_BATCH):
+            for chunk in self._chunks(job_id, order[start : start + _REPORT_BATCH]):
+                n = len(chunk.files)
+                hits = [(i, ref) for i, ref in enumerate(chunk.files) if ref.path in missing]
+                for index, ref in hits:
+                    found[ref.path] = _Place(chunk.chunk_id, n, index, ref)
+                    missing.discard(ref.path)
+                if hits:
+                    self._remember(job_id, chunk)
+            if not missing:
+                break
+        return found
+
+    def _order(self, job_id: str) -> list[str]:
+        """The job's chunk ids in submission order ([] for an unknown job)."""
+        (raw,) = self._meta(job_id, "order")
+        ids: list[str] = json.loads(raw) if raw else []
+        return ids
+
+    def _chunks(self, job_id: str, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """The chunks of ``chunk_ids`` that exist, read in one round trip."""
+        pipe = self._r.pipeline(transaction=False)
+        for cid in chunk_ids:
+            pipe.execute_command("HGET", self._key(job_id, "chunks"), cid, **_NEVER_DECODE)
+        return [chunk_from_blob(raw) for raw in pipe.execute() if raw is not None]
 
     @broker_command
     def record(self, job_id: str, outcome: FileOutcome) -> bool:
@@ -243,18 +371,52 @@ class RedisJobStore:
     def record_many(self, job_id: str, outcomes: Sequence[FileOutcome]) -> list[bool]:
         if not outcomes:
             return []
-        items = _outcomes_json(outcomes)
-        result = self._record_many(keys=self._keys(job_id), args=[self.ttl_ms, time.time(), items])
+        places = self._locate(job_id, [o.path for o in outcomes])
+        loose: list[list[Any]] = []
+        loose_at: list[int] = []
+        groups: dict[str, tuple[int, list[list[Any]], list[int]]] = {}
+        for at, outcome in enumerate(outcomes):
+            place = places.get(outcome.path)
+            if place is None:
+                loose.append(_outcome_args(outcome))
+                loose_at.append(at)
+                continue
+            _, items, where = groups.setdefault(place.chunk_id, (place.files, [], []))
+            items.append(_cell_args(place, outcome))
+            where.append(at)
+        order = loose_at + [at for _, _, where in groups.values() for at in where]
+        payload = json.dumps(
+            {"l": loose, "g": [[cid, n, cells] for cid, (n, cells, _) in groups.items()]}
+        )
+        args = [self.ttl_ms, time.time(), payload]
+        result = self._record_many(keys=self._keys(job_id), args=args)
+        flags = [False] * len(outcomes)
         if isinstance(result, int):  # -1: the job is unknown
-            return [False] * len(outcomes)
-        return [flag == "1" for flag in result]
+            return flags
+        for at, flag in zip(order, result, strict=True):
+            flags[at] = flag == "1"
+        return flags
 
     @broker_command
     def settled(self, job_id: str, paths: Sequence[str]) -> set[str]:
         if not paths:
             return set()
-        found = self._r.hmget(self._key(job_id, "outcomes"), paths)
-        return {p for p, raw in zip(paths, found, strict=True) if raw is not None}
+        places = self._locate(job_id, paths)
+        loose = [p for p in paths if p not in places]
+        chunk_ids = sorted({place.chunk_id for place in places.values()})
+        pipe = self._r.pipeline(transaction=False)
+        for cid in chunk_ids:
+            pipe.execute_command("HGET", self._key(job_id, "codes"), cid, **_NEVER_DECODE)
+        if loose:
+            pipe.hmget(self._key(job_id, "outcomes"), loose)
+        replies = pipe.execute()
+        codes = dict(zip(chunk_ids, replies, strict=False))
+        found = {p for p, raw in zip(loose, replies[-1] if loose else [], strict=True) if raw}
+        for path, place in places.items():
+            vec = codes[place.chunk_id]
+            if vec and vec[place.position * _CELL] != 0:
+                found.add(path)
+        return found
 
     @broker_command
     def halt(self, job_id: str, path: str, reason: str) -> bool:
@@ -373,11 +535,14 @@ class RedisJobStore:
 
     @broker_command
     def progress(self, job_id: str) -> JobProgress:
+        # Named fields only: the spec and the chunk order are not counters, and the
+        # order grows with the job. A snapshot costs the same for any number of files.
         pipe = self._r.pipeline(transaction=False)
-        pipe.hgetall(self._key(job_id, "meta"))
+        pipe.hmget(self._key(job_id, "meta"), _PROGRESS_FIELDS)
         pipe.hgetall(self._key(job_id, "failures"))
         pipe.scard(self._key(job_id, "done"))
-        meta, failures, done = pipe.execute()
+        values, failures, done = pipe.execute()
+        meta = {k: v for k, v in zip(_PROGRESS_FIELDS, values, strict=True) if v is not None}
         if not meta:
             raise UnknownJob(f"no such job: {job_id}")
 
@@ -425,14 +590,62 @@ class RedisJobStore:
         return found
 
     def report(self, job_id: str) -> Iterator[FileOutcome]:
+        """Chunk by chunk in submission order (a few chunks per round trip), then the
+        files in no chunk: the job is never all in memory."""
+        with map_broker_errors():
+            order = self._order(job_id)
+        for start in range(0, len(order), _REPORT_BATCH):
+            with map_broker_errors():
+                batch = self._report_batch(job_id, order[start : start + _REPORT_BATCH])
+            yield from batch
         with map_broker_errors():
             for _path, raw in self._r.hscan_iter(self._key(job_id, "outcomes"), count=500):
                 yield outcome_from_dict(json.loads(raw))
 
+    def _report_batch(self, job_id: str, chunk_ids: Sequence[str]) -> list[FileOutcome]:
+        """The outcomes of the files of ``chunk_ids``, in their order."""
+        pipe = self._r.pipeline(transaction=False)
+        for cid in chunk_ids:
+            pipe.execute_command("HGET", self._key(job_id, "chunks"), cid, **_NEVER_DECODE)
+            pipe.execute_command("HGET", self._key(job_id, "codes"), cid, **_NEVER_DECODE)
+        replies = pipe.execute()
+        cells: list[tuple[FileRef, int, int, str]] = []  # ref, code, micros, details field
+        for raw, vec in zip(replies[::2], replies[1::2], strict=True):
+            if raw is None or not vec:
+                continue
+            chunk = chunk_from_blob(raw)
+            for index, ref in enumerate(chunk.files):
+                cell = vec[index * _CELL : (index + 1) * _CELL]
+                if cell[0]:
+                    micros = int.from_bytes(cell[1:], "big")
+                    cells.append((ref, cell[0], micros, f"{chunk.chunk_id} {index}"))
+        wanted = [field for _, code, _, field in cells if code != 1]
+        details = dict(zip(wanted, self._r.hmget(self._key(job_id, "details"), wanted),
+                           strict=True)) if wanted else {}  # fmt: skip
+        out: list[FileOutcome] = []
+        for ref, code, micros, field in cells:
+            if code == 1:
+                out.append(plain_stored(ref, micros))
+            elif details.get(field) is not None:
+                out.append(outcome_from_dict(json.loads(details[field])))
+        return out
+
 
 def _outcomes_json(outcomes: Sequence[FileOutcome]) -> str:
-    """The outcomes as the scripts' ``record_items`` takes them."""
-    return json.dumps([_outcome_args(outcome) for outcome in outcomes])
+    """Outcomes of files in no chunk as the scripts' ``record_items`` takes them."""
+    return json.dumps({"l": [_outcome_args(outcome) for outcome in outcomes], "g": []})
+
+
+def _cell_args(place: _Place, outcome: FileOutcome) -> list[Any]:
+    """The script arguments of the outcome of a file of a chunk: index, code,
+    microseconds, JSON ('' for a plain stored one), failure key, bytes."""
+    nbytes = outcome.bytes if outcome.outcome is Outcome.STORED else 0
+    micros = plain_micros(place.ref, outcome)
+    if micros is not None:
+        return [place.position, 1, micros, "", "", nbytes]
+    data = outcome_to_dict(outcome)
+    code = _CODES[outcome.outcome]
+    return [place.position, code, 0, json.dumps(data), data["failure_key"], nbytes]
 
 
 def _outcome_args(outcome: FileOutcome) -> list[Any]:

@@ -24,7 +24,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "release_chunk": (),
     "defer_chunk": ("now_ms",),
     "finish_chunk": ("touch", "finish_job"),
-    "reopen": ("touch",),
+    "reopen": ("touch", "record_items"),
     "reap": ("now_ms",),
     # the association slots
     "slot_acquire": ("now_ms",),

@@ -1,5 +1,5 @@
 -- Records the scan's problems and closes the job.
--- KEYS: meta chunks outcomes stored failures done attempts end
+-- KEYS: meta chunks outcomes stored failures done attempts end codes details
 -- ARGV: ttl ms, now s, the problems as record_items takes them
 -- Returns -1 (unknown job), 0, or 1 when closing finished the job.
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
