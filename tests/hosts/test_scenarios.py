@@ -159,12 +159,6 @@ def test_the_peer_down_at_first_then_back(
 REDIS_OUTAGE_S = 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="submit --wait exits 1 ('cannot reach the broker') at the first failed Redis"
-    " call while it waits, though the job goes on",
-)
 def test_redis_restarted_mid_job_while_submit_waits(
     site: Site, own_redis: HostRedis, peer: Peer, studies: list[Study]
 ) -> None:

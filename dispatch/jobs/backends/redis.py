@@ -429,6 +429,14 @@ class RedisJobStore:
             for _path, raw in self._r.hscan_iter(self._key(job_id, "outcomes"), count=500):
                 yield outcome_from_dict(json.loads(raw))
 
+    def address(self) -> str:
+        """Where the records are, as ``host:port`` (or the socket path): for messages,
+        never with a password."""
+        kwargs = self._r.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return str(kwargs["path"])
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
 
 def _outcomes_json(outcomes: Sequence[FileOutcome]) -> str:
     """The outcomes as the scripts' ``record_items`` takes them."""
