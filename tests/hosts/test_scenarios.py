@@ -95,7 +95,8 @@ def test_a_worker_terminated_mid_chunk_the_job_completes(
     stored_before = len(peer.storescp.files())
     code = submission.wait(JOB_TIMEOUT_S)
     assert stored_before < len(_files(studies)), "the job ended before the signal"
-    # A worker asked to stop finishes its chunk first: nothing is sent twice.
+    # A worker asked to stop records the file in flight and hands the rest of its chunk
+    # back: nothing is sent twice.
     assert_delivered(site, submission, code, studies, peer, window=0)
     assert victim.process.wait(JOB_TIMEOUT_S) == 0
 
