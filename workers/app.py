@@ -53,6 +53,8 @@ def make_app(config: JobsConfig) -> Celery:
         task_ignore_result=True,
         result_expires=config.result_expires_s,
         broker_connection_retry_on_startup=True,
+        # A Redis outage, however long, is waited out: a worker never gives up on it.
+        broker_connection_max_retries=None,
         worker_hijack_root_logger=True,
     )
     return app
