@@ -4,7 +4,6 @@ without persistence) is reported lost with the last counts seen, never as unknow
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -24,55 +23,9 @@ from tests.cli.conftest import dispatch_program
 from tests.jobs.support import chunks_of, make_spec
 from tests.support.dicom_files import make_study
 from tests.support.netns import wait_until
-from tests.support.programs import require_program
-from tests.support.storescp import free_port
+from tests.support.own_redis import OwnRedis
 
 WAIT_S = 30.0
-
-
-class OwnRedis:
-    """A redis-server of the test's own on a port that stays the same across restarts,
-    with an append-only file or without persistence."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.program = require_program("redis-server")
-        self.workdir = workdir
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, *, appendonly: bool) -> OwnRedis:
-        import redis
-
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [str(self.program), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        cmd += ["--appendonly", "yes" if appendonly else "no", "--dir", str(self.workdir)]
-        with (self.workdir / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        client = redis.Redis.from_url(self.url())
-
-        def answers() -> bool:
-            assert self.process is not None and self.process.poll() is None, "redis-server ended"
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_until(answers, "redis-server to answer", 10.0, poll_s=0.02)
-        client.close()
-        return self
-
-    def stop(self) -> None:
-        """SIGTERM (it writes its append-only file, if it has one, and exits)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(10)
 
 
 @pytest.fixture
