@@ -206,10 +206,11 @@ def _submit(send: SendOptions, queue: QueueOptions, log: logging.Logger) -> int:
 
 
 def stopped_waiting(job_id: str) -> str:
-    """What a user who stopped waiting for a job run by the workers is told."""
+    """What a user who stopped following a job run by the workers (Ctrl-C while it is
+    submitted or waited for) is told."""
     return (
-        f"stopped waiting; job {job_id} goes on: follow it with 'dispatch watch {job_id}',"
-        f" stop it with 'dispatch cancel {job_id}'"
+        f"stopped; job {job_id} goes on with the files submitted so far: follow it with"
+        f" 'dispatch watch {job_id}', stop it with 'dispatch cancel {job_id}'"
     )
 
 
