@@ -139,8 +139,6 @@ def wait_for_job(
     outage = _Outage(_address(store), reconnect_base_s, reconnect_cap_s)
     last: JobProgress | None = None
     while True:
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
         try:
             snapshot = store.progress(job_id)
             outage.over()
@@ -149,6 +147,7 @@ def wait_for_job(
             last = snapshot
             if snapshot.is_finished:
                 return snapshot
+            _check(deadline, job_id, timeout_s)
             if reaper is not None and time.monotonic() >= reap_at:
                 reaper()
                 reap_at = time.monotonic() + reap_every_s
@@ -162,11 +161,17 @@ def wait_for_job(
                 wait_s = min(wait_s, max(deadline - time.monotonic(), 0.0))
             block(job_id, max(wait_s, 0.01))
         except BrokerUnavailable:
+            _check(deadline, job_id, timeout_s)
             outage.pause()
         except UnknownJob:
             if last is None:
                 raise
             raise JobLost(job_id, last.stored, last.failed, last.total_files) from None
+
+
+def _check(deadline: float | None, job_id: str, timeout_s: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
 
 
 def _address(store: JobStore) -> str:
