@@ -7,6 +7,8 @@ retried later, a :class:`PermanentError` will not.
     ├── UsageError                    bad command line or settings (exit 1)
     ├── UnknownJob                    no such job (never created, or its records expired)
     ├── JobNotFinished                the job still runs: it cannot be reopened yet
+    ├── JobLost                       a followed job's records vanished (Redis restarted
+    │                                 without persistence)
     ├── TransientError                retry later
     │   ├── BrokerUnavailable         Redis or the broker failed a command (unreachable,
     │   │                             timed out, loading, refused it)
@@ -158,3 +160,22 @@ class SendLimitTooSmall(PermanentError):
 
 class ScanFailed(PermanentError):
     """The scan of a job's inputs broke off before its end (its reader process died)."""
+
+
+class JobLost(DispatchError):
+    """The records of a job vanished while it was being followed: its Redis restarted
+    without persistence (or was flushed). The message says what was last seen of it:
+    files stored and failed, and those not sent (all the others), of the total."""
+
+    def __init__(self, job_id: str, stored: int, failed: int, total: int) -> None:
+        not_sent = max(total - stored - failed, 0)
+        super().__init__(
+            f"job {job_id} lost: its records vanished from Redis (restarted without"
+            f" persistence?); last seen: {stored} stored, {failed} failed, {not_sent} not"
+            f" sent of {total} files"
+        )
+        self.job_id = job_id
+        self.stored = stored
+        self.failed = failed
+        self.not_sent = not_sent
+        self.total = total

@@ -6,15 +6,29 @@ each worker process takes one task at a time; the Redis visibility timeout excee
 task or retry countdown (:meth:`JobsConfig.check` enforces that). A worker whose whole
 host died is not noticed by Celery for a visibility timeout: the reaper
 (:mod:`workers.reaper`) hands its chunks on once their leases run out.
+
+A warm shutdown (SIGTERM) stops each running chunk after its current file: its outcomes
+are recorded, its other files handed back at once (another worker sends them), and the
+worker exits; a second SIGTERM, or SIGQUIT, stops at once (Celery's cold shutdown).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+from typing import Any
 
+from billiard.process import active_children  # type: ignore[import-untyped]
 from celery import Celery  # type: ignore[import-untyped]
+from celery.signals import (  # type: ignore[import-untyped]
+    worker_process_init,
+    worker_shutting_down,
+)
 
 from dispatch.jobs.config import JobsConfig, load_config
+from dispatch.jobs.runner import request_stop
 
 log = logging.getLogger("dispatch.workers")
 
@@ -39,6 +53,8 @@ def make_app(config: JobsConfig) -> Celery:
         task_ignore_result=True,
         result_expires=config.result_expires_s,
         broker_connection_retry_on_startup=True,
+        # A Redis outage, however long, is waited out: a worker never gives up on it.
+        broker_connection_max_retries=None,
         worker_hijack_root_logger=True,
     )
     return app
@@ -46,3 +62,28 @@ def make_app(config: JobsConfig) -> Celery:
 
 config = load_config()
 app = make_app(config)
+
+
+STOP_SIGNAL = signal.SIGUSR2
+"""What the main process sends its pool processes at a warm shutdown. Not SIGTERM: the
+pool ends its processes with SIGTERM at a cold shutdown, and that must stay immediate."""
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _stop_on_signal(**_: Any) -> None:
+    """In each pool process: :data:`STOP_SIGNAL` asks the running chunk to stop after its
+    current file and hand the rest back (the process then ends with the pool)."""
+    signal.signal(STOP_SIGNAL, lambda _signum, _frame: request_stop())
+
+
+@worker_shutting_down.connect  # type: ignore[untyped-decorator]
+def _stop_pool_processes(how: str = "", **_: Any) -> None:
+    """In the main process, at a warm shutdown (SIGTERM, ``docker stop``): ask the pool
+    processes to stop, so that their chunks are handed back rather than sent to their
+    end; Celery then waits for them as usual."""
+    if how != "Warm":
+        return
+    for child in active_children():
+        if child.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, STOP_SIGNAL)

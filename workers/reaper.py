@@ -8,6 +8,9 @@ again. Each expired chunk is handed out once (an atomic script), however many wo
 look; a later redelivery of the original task is harmless (the chunk is done, or its
 files are confirmed).
 
+It also closes the jobs whose submitter died while scanning their inputs (its lease on
+the open job ran out): such a job ends ``interrupted`` once the chunks it has are done.
+
 The thread also keeps ``<prefix>:worker:<node name>`` alive in Redis (the pid, with a
 short expiry) so that clients can see which workers are up.
 """
@@ -39,13 +42,21 @@ class Reaper(threading.Thread):
         ctx = context()
         interval = ctx.config.reaper_interval_s
         alive_key = f"{ctx.config.key_prefix}:worker:{self.node}"
+        away = False
         while True:
             try:
                 ctx.store.client.set(alive_key, os.getpid(), px=int(interval * 3000))
                 for job_id, chunk_id in resend_reaped(ctx.store, ctx.sender):
                     log.warning("job %s chunk %s: lease expired, sent again", job_id, chunk_id)
-            except Exception as exc:  # Redis unreachable for a moment: look again later
-                log.warning("reaper: %s", exc)
+                for job_id in ctx.store.close_interrupted():
+                    log.warning("job %s: its submitter is gone; submission interrupted", job_id)
+                if away:
+                    log.warning("reaper: Redis is back")
+                away = False
+            except Exception as exc:  # Redis unreachable for a while: look again later
+                # One line when it goes away, not one per look.
+                (log.debug if away else log.warning)("reaper: %s; looking again", exc)
+                away = True
             if self.stopped.wait(interval):
                 return
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from celery.exceptions import Retry  # type: ignore[import-untyped]
 
-from dispatch.errors import UnknownJob
+from dispatch.errors import BrokerUnavailable, UnknownJob
 from dispatch.jobs.attempt import Backoff, attempt_chunk
 from dispatch.jobs.enqueue import SEND_CHUNK
 from dispatch.jobs.runner import ChunkStatus, run_chunk
@@ -53,15 +53,24 @@ def _send_chunk(task: Any, job_id: str, chunk_id: str) -> dict[str, Any]:
     except UnknownJob:
         log.warning("job %s chunk %s: no such job (expired?); nothing to do", job_id, chunk_id)
         return {"status": "unknown"}
-    decision = attempt_chunk(
-        spec,
-        chunk,
-        store,
-        lambda: run_chunk(
-            spec, chunk, store, ctx.slots, lease_s=cfg.lease_s, slot_poll_cap_s=cfg.slot_poll_cap_s
-        ),
-        Backoff(cfg.retry_base_s, cfg.retry_cap_s),
-    )
+    try:
+        decision = attempt_chunk(
+            spec,
+            chunk,
+            store,
+            lambda: run_chunk(
+                spec, chunk, store, ctx.slots, lease_s=cfg.lease_s,
+                slot_poll_cap_s=cfg.slot_poll_cap_s,
+            ),
+            Backoff(cfg.retry_base_s, cfg.retry_cap_s),
+        )  # fmt: skip
+    except BrokerUnavailable as exc:
+        # Its lease hands the chunk on once Redis is back (the reaper): one line, no trace.
+        log.warning("job %s chunk %s: stopped, %s", job_id, chunk_id, exc)
+        return {"status": "lost"}
+    except UnknownJob:
+        log.warning("job %s chunk %s: the job's records vanished; stopped", job_id, chunk_id)
+        return {"status": "unknown"}
     countdown = decision.retry_in_s
     if countdown is not None:
         # Watched meanwhile: if the worker holding the delayed message dies, the

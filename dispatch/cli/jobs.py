@@ -112,7 +112,14 @@ def _watch(argv: Sequence[str]) -> int:
     args = _parser("watch", "follow a job's progress until it ends").parse_args(argv)
     store = _store(args)
     display = ProgressDisplay(sys.stderr, sys.stderr.isatty())
-    final = wait_for_job(store, args.job, display)
+    try:
+        final = wait_for_job(store, args.job, display)
+    except KeyboardInterrupt:
+        from dispatch.cli.submit import stopped_waiting
+
+        display.close()
+        print(f"dispatch watch: {stopped_waiting(args.job)}", file=sys.stderr)
+        return 130
     display.close()
     for line in summary_lines(final):
         print(line)

@@ -47,6 +47,8 @@ def summary_lines(p: JobProgress) -> list[str]:
         lines.append(f"retries: {p.retries}")
     if p.halted_path:
         lines.append(f"halted at {p.halted_path}: {p.halt_reason}")
+    if p.interrupted:
+        lines.append(f"{p.interrupted}: inputs not scanned by then are not part of the job")
     for key, count in sorted(p.failures.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {count} × {key}")
     return lines

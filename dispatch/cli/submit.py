@@ -182,13 +182,36 @@ def _submit(send: SendOptions, queue: QueueOptions, log: logging.Logger) -> int:
     def problem(outcome: FileOutcome) -> None:
         log.error("not sent: %s: %s", outcome.path, outcome.reason)
 
+    created: list[JobSpec] = []
+
+    def on_created(spec: JobSpec) -> None:
+        created.append(spec)
+        _print_job_id(spec)
+
     watchers = Watchers(
-        on_created=_print_job_id,
+        on_created=on_created,
         on_problem=problem,
         progress=None if quiet else display,
         observe=partial(_observe_in_process, send.metrics_port) if send.metrics_port else None,
     )
-    return _exit_code(submit(request, watchers), send, display, log)
+    try:
+        done = submit(request, watchers)
+    except KeyboardInterrupt:
+        if not created or not request.config.broker_url:
+            raise
+        display.close()
+        log.critical("%s", stopped_waiting(created[0].job_id))
+        return 130
+    return _exit_code(done, send, display, log)
+
+
+def stopped_waiting(job_id: str) -> str:
+    """What a user who stopped following a job run by the workers (Ctrl-C while it is
+    submitted or waited for) is told."""
+    return (
+        f"stopped; job {job_id} goes on with the files submitted so far: follow it with"
+        f" 'dispatch watch {job_id}', stop it with 'dispatch cancel {job_id}'"
+    )
 
 
 def _print_job_id(spec: JobSpec) -> None:

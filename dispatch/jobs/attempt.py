@@ -13,9 +13,10 @@ The one guard: any exception escaping a run (a bug, or an input the code does no
 expect) ends the chunk here with recorded outcomes, the file in flight FAILED and the
 others still to send NOT_SENT, both "internal error: ...", and the chunk finished, so
 that its lease is released and nobody hands it on again. A path the store cannot
-hold (a file name that is not UTF-8) is recorded under its printable spelling. Only
-when the job store itself cannot take that (unreachable) does the exception propagate:
-the chunk is then handed on once its lease runs out, as after a crash.
+hold (a file name that is not UTF-8) is recorded under its printable spelling. When
+the job store cannot be reached (or the job's records vanished) the exception
+propagates untouched, and so does one raised while recording an internal error: the
+chunk is then handed on once its lease runs out, as after a crash.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from dispatch.errors import BrokerUnavailable, UnknownJob
 from dispatch.jobs.backoff import backoff_s
 from dispatch.jobs.model import Chunk, JobSpec
 from dispatch.jobs.runner import ChunkResult, ChunkStatus
@@ -81,6 +83,10 @@ def attempt_chunk(
     module docstring (the guard included)."""
     try:
         result = run()
+    except (BrokerUnavailable, UnknownJob):
+        # The store is away, or the job's records vanished: nothing can be recorded,
+        # and nothing is wrong with the chunk. Its lease hands it on if the job lives.
+        raise
     except Exception as exc:  # the guard: see the module docstring
         reason = f"internal error: {type(exc).__name__}: {exc}"
         log.error("job %s chunk %s failed: %s", spec.job_id, chunk.chunk_id, reason)

@@ -36,8 +36,9 @@ class JobsConfig:
     result_expires_s: float = 86400.0
     """Celery's own task results (unused by the job records) expire after this."""
     lease_s: float = 10.0
-    """Lease of a running chunk and of an association slot; a dead worker's chunk is
-    handed on, and its slot freed, this long after its last heartbeat."""
+    """Lease of a running chunk, of an association slot and of a submission while it
+    scans; a dead worker's chunk is handed on, and its slot freed, this long after its
+    last heartbeat, and a dead submitter's job closed as interrupted."""
     reaper_interval_s: float = 2.0
     """How often each worker looks for chunks whose lease ran out."""
     unclaimed_grace_s: float = 60.0

@@ -10,18 +10,21 @@ and secrets from the worker's own configuration.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dispatch.errors import UsageError
+from dispatch.errors import BrokerUnavailable, JobLost, UnknownJob, UsageError
 from dispatch.jobs.model import JobSpec
 from dispatch.jobs.publish import TaskPublisher
 from dispatch.jobs.store import JobProgress, JobStore
 
 if TYPE_CHECKING:
     from dispatch.jobs.config import JobsConfig
+
+log = logging.getLogger("dispatch.jobs")
 
 SEND_CHUNK = "dispatch.send_chunk"
 """The name of the workers' task that sends one chunk: ``send_chunk(job_id, chunk_id)``."""
@@ -95,7 +98,7 @@ def resend_reaped(store: JobStore, sender: TaskSender) -> list[tuple[str, str]]:
     for job_id, chunk_id in reaped:
         try:
             queue = store.spec(job_id).queue
-        except Exception:  # the job expired meanwhile: nothing to resend
+        except UnknownJob:  # the job expired meanwhile: nothing to resend
             continue
         sender.send_task(SEND_CHUNK, args=[job_id, chunk_id], queue=queue)
     return reaped
@@ -110,6 +113,8 @@ def wait_for_job(
     poll_s: float = 0.1,
     reap_every_s: float = 1.0,
     timeout_s: float | None = None,
+    reconnect_base_s: float = 0.2,
+    reconnect_cap_s: float = 2.0,
 ) -> JobProgress:
     """Wait until the job is finished and return its final snapshot.
 
@@ -120,27 +125,83 @@ def wait_for_job(
     ``lambda: resend_reaped(store, publisher)``) is called every ``reap_every_s`` so that a
     dead worker's chunk is handed on even while no worker runs its reaper. Raises
     TimeoutError after ``timeout_s``.
+
+    The wait outlasts the store: while it cannot be reached
+    (:class:`~dispatch.errors.BrokerUnavailable`) it is tried again after a pause that
+    doubles from ``reconnect_base_s`` up to ``reconnect_cap_s``, with one warning when
+    it goes away and one when it is back. Raises :class:`~dispatch.errors.UnknownJob`
+    when the job was never seen, and :class:`~dispatch.errors.JobLost` (with the last
+    counts seen) when its records vanished while it was followed.
     """
     block: Callable[[str, float], bool] | None = getattr(store, "wait_finished", None)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     reap_at = time.monotonic()
+    outage = _Outage(_address(store), reconnect_base_s, reconnect_cap_s)
+    last: JobProgress | None = None
     while True:
-        snapshot = store.progress(job_id)
-        if on_progress is not None:
-            on_progress(snapshot)
-        if snapshot.is_finished:
-            return snapshot
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
-        if reaper is not None and time.monotonic() >= reap_at:
-            reaper()
-            reap_at = time.monotonic() + reap_every_s
-        if block is None:
-            time.sleep(poll_s)
-            continue
-        wait_s = reap_every_s if on_progress is None else poll_s
-        if reaper is not None:
-            wait_s = min(wait_s, max(reap_at - time.monotonic(), 0.0))
-        if deadline is not None:
-            wait_s = min(wait_s, max(deadline - time.monotonic(), 0.0))
-        block(job_id, max(wait_s, 0.01))
+        try:
+            snapshot = store.progress(job_id)
+            outage.over()
+            if on_progress is not None:
+                on_progress(snapshot)
+            last = snapshot
+            if snapshot.is_finished:
+                return snapshot
+            _check(deadline, job_id, timeout_s)
+            if reaper is not None and time.monotonic() >= reap_at:
+                reaper()
+                reap_at = time.monotonic() + reap_every_s
+            if block is None:
+                time.sleep(poll_s)
+                continue
+            wait_s = reap_every_s if on_progress is None else poll_s
+            if reaper is not None:
+                wait_s = min(wait_s, max(reap_at - time.monotonic(), 0.0))
+            if deadline is not None:
+                wait_s = min(wait_s, max(deadline - time.monotonic(), 0.0))
+            block(job_id, max(wait_s, 0.01))
+        except BrokerUnavailable:
+            _check(deadline, job_id, timeout_s)
+            outage.pause()
+        except UnknownJob:
+            if last is None:
+                raise
+            raise JobLost(job_id, last.stored, last.failed, last.total_files) from None
+
+
+def _check(deadline: float | None, job_id: str, timeout_s: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
+
+
+def _address(store: JobStore) -> str:
+    address: Callable[[], str] | None = getattr(store, "address", None)
+    return address() if address is not None else "the job store"
+
+
+class _Outage:
+    """The state of a wait while its store is unreachable: when it went away, the next
+    pause, and the two lines that tell the user."""
+
+    def __init__(self, address: str, base_s: float, cap_s: float) -> None:
+        self.address = address
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.since: float | None = None
+        self.delay_s = base_s
+
+    def pause(self) -> None:
+        """The store failed a command: say so the first time, then wait a while."""
+        if self.since is None:
+            self.since = time.time()
+            clock = time.strftime("%H:%M:%S", time.localtime(self.since))
+            log.warning("Redis at %s is away since %s; waiting for it", self.address, clock)
+        time.sleep(self.delay_s)
+        self.delay_s = min(self.delay_s * 2, self.cap_s)
+
+    def over(self) -> None:
+        """The store answered: if it had gone away, say that it is back."""
+        if self.since is not None:
+            log.warning("Redis at %s is back after %.0f s", self.address, time.time() - self.since)
+            self.since = None
+            self.delay_s = self.base_s

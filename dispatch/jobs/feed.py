@@ -8,16 +8,26 @@ file is recorded NOT_SENT and names the halt, and the files scanned but not yet 
 chunk are recorded NOT_SENT ("job halted"); chunks already handed out send nothing
 more. A job halted or cancelled by a sender while the scan runs stops the scan the same
 way. Files the scan had not reached then are not part of the job.
+
+Through a broker the submitter holds a lease on the open job, renewed by a heartbeat:
+should it die while scanning, the workers' reaper closes the job as interrupted once
+the lease runs out, and the job ends when the chunks it has are done.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from dispatch.errors import DispatchError
 from dispatch.jobs.model import Chunk, FileRef, JobSpec
+from dispatch.jobs.slots import Heartbeat
 from dispatch.jobs.store import JobStore
 from dispatch.outcome import FileOutcome, Outcome
+
+log = logging.getLogger("dispatch.submit")
 
 
 @dataclass
@@ -44,21 +54,38 @@ def feed_job(
     on_created: Callable[[], None] = lambda: None,
     on_problem: Callable[[FileOutcome], None] = lambda _p: None,
     pending: Callable[[], Sequence[FileRef]] = list,
+    lease_s: float | None = None,
 ) -> Fed:
     """Record the job open at the first item, add and hand out (``on_chunk``) each
     chunk, close the job at the end; see the module docstring. ``pending`` gives the
     files scanned but not yet in a chunk (recorded NOT_SENT when the job stops early).
+    With ``lease_s`` the job is held under the submitter's lease meanwhile (see
+    :meth:`JobStore.hold_submission`).
     """
     fed = Fed()
     job_id = spec.job_id
     left: list[FileRef] = []
     stopped = ""
+    beat: Heartbeat | None = None
     try:
         for item in items:
             if not fed.created:
                 store.create_job(spec, [], open=True)
                 fed.created = True
+                if lease_s is not None:
+                    beat = _hold(store, job_id, lease_s)
                 on_created()
+            if beat is not None and beat.lost.is_set():
+                # The lease ran out (this process stalled longer than it): the job was
+                # closed as interrupted and takes nothing more.
+                log.error("job %s: closed as interrupted while its inputs were scanned", job_id)
+                stopped = "interrupted"
+                if isinstance(item, FileOutcome):
+                    fed.problems.append(item)
+                    left = list(pending())
+                else:
+                    left = [*item.files, *pending()]
+                break
             if isinstance(item, FileOutcome):
                 on_problem(item)
                 fed.problems.append(item)
@@ -78,8 +105,32 @@ def feed_job(
             fed.chunks += 1
             fed.files += len(item.files)
             on_chunk(item)
-    finally:
+    except BaseException:
+        if beat is not None:
+            beat.stop()
+            # Broken off (Ctrl-C, the store away, the scan failed): the job is not
+            # closed as if complete; its lease ends now, and the reaper closes it as
+            # interrupted (or, the store being away, once the lease runs out).
+            with contextlib.suppress(DispatchError):
+                store.hold_submission(job_id, 0.0)
+            raise
         if fed.created:
-            unsent = [FileOutcome(f.path, Outcome.NOT_SENT, reason=f"job {stopped}") for f in left]
-            store.close_job(job_id, [*fed.problems, *unsent])
+            _close(store, job_id, fed, left, stopped)
+        raise
+    if beat is not None:
+        beat.stop()
+    if fed.created:
+        _close(store, job_id, fed, left, stopped)
     return fed
+
+
+def _close(store: JobStore, job_id: str, fed: Fed, left: Sequence[FileRef], stopped: str) -> None:
+    unsent = [FileOutcome(f.path, Outcome.NOT_SENT, reason=f"job {stopped}") for f in left]
+    store.close_job(job_id, [*fed.problems, *unsent])
+
+
+def _hold(store: JobStore, job_id: str, lease_s: float) -> Heartbeat:
+    """Take the submitter's lease on the job; a heartbeat renews it until stopped."""
+    store.hold_submission(job_id, lease_s)
+    renew = {"submission": lambda: store.hold_submission(job_id, lease_s)}
+    return Heartbeat(lease_s / 3, renew).start()

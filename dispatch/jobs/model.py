@@ -52,21 +52,32 @@ class JobState(StrEnum):
     HALTED = "halted"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    """Its submission broke off (the submitter died while scanning): the chunks recorded
+    were sent, the inputs the scan had not reached are not part of the job."""
 
 
 def final_state(
-    *, cancelled: bool, halted: bool, stored: int, failed: int, not_sent: int
+    *,
+    cancelled: bool,
+    halted: bool,
+    stored: int,
+    failed: int,
+    not_sent: int,
+    interrupted: bool = False,
 ) -> JobState:
     """The state a job ends in once every chunk is done.
 
-    Cancelled and halted win; otherwise ``completed`` when nothing failed, ``failed``
-    when nothing was stored at all, else ``completed with failures``. (The Redis store
-    repeats this rule in Lua.)
+    Cancelled and halted win, then ``interrupted`` (its submission broke off);
+    otherwise ``completed`` when nothing failed, ``failed`` when nothing was stored at
+    all, else ``completed with failures``. (The Redis store repeats this rule in Lua.)
     """
     if cancelled:
         return JobState.CANCELLED
     if halted:
         return JobState.HALTED
+    if interrupted:
+        return JobState.INTERRUPTED
     if failed + not_sent == 0:
         return JobState.COMPLETED
     if stored == 0:

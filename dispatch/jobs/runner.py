@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -67,8 +68,8 @@ class ChunkStatus(StrEnum):
     BUSY = "busy"
     """Another runner holds the chunk; nothing was done."""
     LOST = "lost"
-    """This runner lost its lease and stopped after its current file; the chunk will be
-    handed on."""
+    """This runner lost its lease, or was asked to stop (:func:`request_stop`), and
+    stopped after its current file; the chunk will be handed on."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ def run_chunk(
     needs it, send file by file checking halt/cancel in between, release everything and
     mark the chunk done. Leases are renewed every ``lease_s / 3`` by a heartbeat thread.
     ``observer`` (default: the installed one) hears of associations, outcomes, retries.
+    Once a stop is requested (:func:`request_stop`) the run ends after its current file
+    with ``LOST``, the chunk handed back.
     """
     holder = holder or default_holder()
     job_id, chunk_id = spec.job_id, chunk.chunk_id
@@ -193,11 +196,13 @@ def run_chunk(
             spec.max_associations,
             holder,
             lease_s,
-            should_stop=lambda: beat.lost.is_set() or store.stopped(job_id) is not None,
+            should_stop=lambda: (
+                beat.lost.is_set() or _stop.is_set() or store.stopped(job_id) is not None
+            ),
             poll_cap_s=slot_poll_cap_s,
         )
         if not got:
-            if beat.lost.is_set():
+            if beat.lost.is_set() or _stop.is_set():
                 return run.lost()
             run.stop_if_stopped(todo, fresh=True)
             return run.finish()
@@ -210,6 +215,9 @@ def run_chunk(
     finally:
         beat.stop()
         store.release_chunk(job_id, chunk_id, holder)
+        if _stop.is_set() and not store.chunk_done(job_id, chunk_id):
+            # Handed back: due now, the reaper sends it again at its next look.
+            store.defer_chunk(job_id, chunk_id, time.time())
 
 
 class _Run:
@@ -360,7 +368,7 @@ class _Run:
         identities = Identities(self.inventor)
         done = 0  # files of todo with their outcome
         while done < len(todo):
-            if self.beat.lost.is_set():
+            if self.beat.lost.is_set() or _stop.is_set():
                 return self.lost()
             if self.stopped() is not None:
                 self.stop_if_stopped(todo[done:])
@@ -421,7 +429,7 @@ class _Run:
                 return done, retry
             self.take(step)
             done += 1
-            if self.beat.lost.is_set() or self.stopped() is not None:
+            if self.beat.lost.is_set() or _stop.is_set() or self.stopped() is not None:
                 break
         return done, None
 
@@ -484,3 +492,13 @@ def _end(assoc: Association, abort: bool) -> None:
     except DispatchError as exc:
         # Every file already has its answer; a failed release changes none of them.
         log.warning("association release failed: %s", exc)
+
+
+_stop = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask every run of this process to stop after its current file: what it has sent
+    is recorded, and its chunk handed back at once (due to the reaper now, not when its
+    lease runs out). For a worker that shuts down; safe to call from a signal handler."""
+    _stop.set()

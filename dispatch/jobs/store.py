@@ -24,6 +24,9 @@ Contract highlights:
   atomically, :meth:`JobStore.close_job` records the scan's problems and closes it. An
   open job never reaches a final state (finishing its last chunk so far does not
   finish it); ``close_job`` finishes it when every chunk is already done.
+- The submitter of an open job holds a lease on it (:meth:`JobStore.hold_submission`,
+  renewed by a heartbeat); when it runs out, :meth:`JobStore.close_interrupted` closes
+  the job as interrupted.
 - Leases and times are wall-clock seconds (``time.time``), so that hosts agree.
 """
 
@@ -74,6 +77,9 @@ class JobProgress:
     updated: float = 0.0
     open: bool = False
     """The inputs are still being scanned: the totals are those found so far."""
+    interrupted: str = ""
+    """Why the submission broke off ("submission interrupted after N files"), "" when it
+    did not: the job then ends ``interrupted`` once its recorded chunks are done."""
 
     @property
     def done(self) -> int:
@@ -225,6 +231,18 @@ class JobStore(Protocol):
         order, then the files in no chunk (found unusable by the scan). A remote store
         streams it, a few chunks at a time, so that a job of millions of files is never
         all in memory; an unknown job has none."""
+
+    def hold_submission(self, job_id: str, lease_s: float) -> bool:
+        """The submitter's lease on an open job, taken or renewed for ``lease_s``
+        seconds while it scans and enqueues. False when the job is no longer open
+        (closed, or closed as interrupted: the submitter must add nothing more). Raises
+        :class:`UnknownJob`."""
+
+    def close_interrupted(self, now: float | None = None) -> list[str]:
+        """Close, each once, the open jobs whose submitter's lease ran out (it died, or
+        stalled longer than its lease, while scanning): the job records "submission
+        interrupted after N files", takes no more chunks, and ends ``interrupted`` once
+        the chunks it has are done (at once when they are). Returns their ids."""
 
 
 def __getattr__(name: str) -> Any:

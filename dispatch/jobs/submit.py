@@ -212,6 +212,7 @@ def _through_broker(
         on_created=lambda: watchers.on_created(spec),
         on_problem=watchers.on_problem,
         pending=scanner.pending,
+        lease_s=request.config.lease_s,
     )
     if not fed.created:
         return Submitted(spec, store, fed, None)

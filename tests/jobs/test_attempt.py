@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from dispatch.errors import BrokerUnavailable
 from dispatch.jobs.attempt import Backoff, attempt_chunk
 from dispatch.jobs.model import Chunk, JobSpec, JobState
 from dispatch.jobs.redis_store import RedisJobStore
@@ -118,3 +121,18 @@ def test_a_path_the_store_cannot_hold_does_not_keep_the_chunk_running(
     final = store.progress("a1")
     assert final.is_finished and final.done == final.total_files == 2
     assert final.halted_path == printable
+
+
+def test_the_store_away_is_no_internal_error_of_the_chunk(tmp_path: Path) -> None:
+    # Redis away for a moment: nothing is recorded as failed (it may be back by the
+    # time the guard would record), the run's error goes up, the lease hands it on.
+    store = MemoryJobStore()
+    chunk = _job(tmp_path, store)
+
+    def away() -> ChunkResult:
+        raise BrokerUnavailable("Connection refused")
+
+    with pytest.raises(BrokerUnavailable):
+        attempt_chunk(_spec(store), chunk, store, away, NO_WAIT)
+    progress = store.progress("a1")
+    assert (progress.done, progress.chunks_done, progress.is_finished) == (0, 0, False)

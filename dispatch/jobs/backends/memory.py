@@ -49,6 +49,9 @@ class _Job:
     finished: float = 0.0
     updated: float = 0.0
     open: bool = False
+    interrupted: str = ""
+    submission_until: float = 0.0
+    """With ``open``: the end of the submitter's lease (0: none taken)."""
 
 
 class MemoryJobStore:
@@ -241,6 +244,7 @@ class MemoryJobStore:
             stored=job.counts["stored"],
             failed=job.counts["failed"],
             not_sent=job.counts["not_sent"],
+            interrupted=bool(job.interrupted),
         )
         job.finished = self._clock()
 
@@ -325,6 +329,7 @@ class MemoryJobStore:
                 finished=job.finished,
                 updated=job.updated,
                 open=job.open,
+                interrupted=job.interrupted,
             )
 
     def jobs(self, limit: int = 20) -> list[JobProgress]:
@@ -341,6 +346,29 @@ class MemoryJobStore:
             listed = set(in_chunks)
             outcomes += [o for p, o in job.outcomes.items() if p not in listed]
         yield from outcomes
+
+    def hold_submission(self, job_id: str, lease_s: float) -> bool:
+        with self._lock:
+            job = self._job(job_id)
+            if not job.open:
+                return False
+            job.submission_until = self._clock() + lease_s
+            return True
+
+    def close_interrupted(self, now: float | None = None) -> list[str]:
+        now = self._clock() if now is None else now
+        closed: list[str] = []
+        with self._lock:
+            for job_id, job in self._jobs.items():
+                if not job.open or not job.submission_until or job.submission_until > now:
+                    continue
+                job.open = False
+                job.interrupted = f"submission interrupted after {job.total_files} files"
+                job.updated = now
+                if len(job.done) >= len(job.chunks) and not job.finished:
+                    self._finish(job)
+                closed.append(job_id)
+        return closed
 
 
 class MemorySlots:

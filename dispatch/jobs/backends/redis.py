@@ -29,6 +29,8 @@ worker on every host.
                            reaper reads the broker's queue lists and kombu's
                            ``unacked`` hash to tell a lost task from a queued one
     P:slots:<destination>  sorted set: slot holders by the end (ms) of their lease
+    P:submissions          sorted set: ids of open jobs by the end (ms) of their
+                           submitter's lease (see ``hold_submission``)
 
 A *plain stored* outcome is one that says no more than the chunk's file reference: status
 0x0000, the file's SOP class and instance, its own transfer syntax, its data set's bytes
@@ -153,6 +155,9 @@ class RedisJobStore:
         self._cache_lock = threading.Lock()
         self._cached: OrderedDict[tuple[str, str], Chunk] = OrderedDict()
         self._places: dict[tuple[str, str], _Place] = {}
+
+        self._hold = register(client, "hold_submission")
+        self._close_interrupted = register(client, "close_interrupted")
 
     @classmethod
     def from_url(
@@ -574,6 +579,7 @@ class RedisJobStore:
             finished=secs("finished"),
             updated=secs("updated"),
             open=meta.get("open") == "1",
+            interrupted=meta.get("interrupted", ""),
         )
 
     @broker_command
@@ -629,6 +635,34 @@ class RedisJobStore:
             elif details.get(field) is not None:
                 out.append(outcome_from_dict(json.loads(details[field])))
         return out
+
+    def address(self) -> str:
+        """Where the records are, as ``host:port`` (or the socket path): for messages,
+        never with a password."""
+        kwargs = self._r.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return str(kwargs["path"])
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+    @property
+    def _submissions(self) -> str:
+        return f"{self.prefix}:submissions"
+
+    @broker_command
+    def hold_submission(self, job_id: str, lease_s: float) -> bool:
+        keys = [self._submissions, self._key(job_id, "meta")]
+        result = int(self._hold(keys=keys, args=[job_id, int(lease_s * 1000), ""]))
+        if result < 0:
+            raise UnknownJob(f"no such job: {job_id}")
+        return result == 1
+
+    @broker_command
+    def close_interrupted(self, now: float | None = None) -> list[str]:
+        now_arg = "" if now is None else str(int(now * 1000))
+        args = [self.prefix, now_arg, 100, self.ttl_ms, time.time()]
+        return [
+            str(job_id) for job_id in self._close_interrupted(keys=[self._submissions], args=args)
+        ]
 
 
 def _outcomes_json(outcomes: Sequence[FileOutcome]) -> str:

@@ -30,6 +30,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "slot_acquire": ("now_ms",),
     "slot_renew": ("now_ms",),
     "slot_count": ("now_ms",),
+    # interrupted submissions
+    "hold_submission": ("now_ms",),
+    "close_interrupted": ("now_ms", "finish_job"),
 }
 """Every script by name, with the libraries put in front of it, in that order."""
 

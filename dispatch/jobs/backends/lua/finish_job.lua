@@ -6,12 +6,14 @@ local function finish_job(meta, done, endkey, now, ttl)
   if redis.call('HGET', meta, 'open') == '1' then return 0 end
   local total = tonumber(redis.call('HGET', meta, 'chunks') or '0')
   if redis.call('SCARD', done) < total then return 0 end
-  local m = redis.call('HMGET', meta, 'cancelled', 'halted', 'stored', 'failed', 'not_sent')
+  local m = redis.call('HMGET', meta, 'cancelled', 'halted', 'stored', 'failed', 'not_sent',
+                      'interrupted')
   local stored = tonumber(m[3] or '0')
   local bad = tonumber(m[4] or '0') + tonumber(m[5] or '0')
   local state
   if m[1] == '1' then state = 'cancelled'
   elseif m[2] == '1' then state = 'halted'
+  elseif m[6] and m[6] ~= '' then state = 'interrupted'
   elseif bad == 0 then state = 'completed'
   elseif stored == 0 then state = 'failed'
   else state = 'completed with failures' end
