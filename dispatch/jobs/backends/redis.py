@@ -86,7 +86,7 @@ _PARTS = (
 _PROGRESS_FIELDS = (
     "name", "destination", "state", "total_files", "total_bytes", "chunks", "stored",
     "failed", "not_sent", "bytes_stored", "retries", "halted_path", "halt_reason", "created",
-    "started", "finished", "updated", "open",
+    "started", "finished", "updated", "open", "interrupted",
 )  # fmt: skip
 """The fields of a job's meta hash that :meth:`RedisJobStore.progress` reads."""
 
