@@ -12,7 +12,9 @@ in input order. Exit codes: 0; 1 for a bad file, no presentation context, a netw
 error or a failed association; ``status >> 8`` for a failure status in halt mode; 10
 when the peer aborted in halt mode. Over several associations the first non-zero exit
 code is the run's; in halt mode nothing more is attempted after it, while with ``-nh``
-the next association is still requested.
+the next association is still requested. A file that ends early while it is sent (it
+changed after it was read) costs its association: the run halts there, or with ``-nh``
+goes on over a new association.
 """
 
 from __future__ import annotations
@@ -255,20 +257,26 @@ def send_over_one(
     here). The installed observer hears of the association (the outcomes go to
     ``on_outcome`` only)."""
     pending = _Pending(paths, policy.repeat, on_outcome)
-    try:
-        assoc = Association.open(settings)
-    except DispatchError as exc:
-        pending.not_sent_all(f"association failed: {exc}")
-        return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
+    identities = identities or new_identities(policy)
     observer, destination = current(), destination_name(settings)
-    observer.association_opened(destination, assoc.setup_s)
-    try:
-        _log_contexts(settings, assoc)
-        identities = identities or new_identities(policy)
-        result, release = _send_all(assoc, pending, policy, infos or {}, identities)
-        return _release(assoc, policy, result) if release else result
-    finally:
-        observer.association_closed(destination)
+    while True:
+        try:
+            assoc = Association.open(settings)
+        except DispatchError as exc:
+            pending.not_sent_all(f"association failed: {exc}")
+            return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
+        observer.association_opened(destination, assoc.setup_s)
+        try:
+            _log_contexts(settings, assoc)
+            ended = _send_all(assoc, pending, policy, infos or {}, identities)
+            if ended is not None:
+                result, release = ended
+                return _release(assoc, policy, result) if release else result
+        finally:
+            observer.association_closed(destination)
+        # With -nh, a file that changed under the sender cost the association, not the
+        # files after it.
+        log.info("Requesting Association")
 
 
 def _send_all(
@@ -277,15 +285,24 @@ def _send_all(
     policy: SendPolicy,
     infos: dict[str, DicomFileInfo],
     identities: Identities,
-) -> tuple[SendResult, bool]:
+) -> tuple[SendResult, bool] | None:
     """Send what is pending: the result, and whether the association is still to be
-    released (not after it was aborted or broke)."""
+    released (not after it was aborted or broke). None: with ``-nh`` a file ended early
+    while it was sent (it changed after it was read), which aborted the association;
+    what is still pending goes on over a new one."""
     items = (Item(path, infos.get(path)) for path in pending.queue)
     for step in send_files(assoc, items, policy, identities):
         if isinstance(step, Broken):
             path, exc = step.outcome.path, step.error
             pending.done(step.outcome)
-            log.error("Store Failed, file: %s: %s", printable(path), printable(exc))
+            log.error("Store Failed, file: %s: %s", printable(path), printable(step.outcome.reason))
+            if isinstance(exc, BadFile):
+                # The file's own fault: the association was aborted to take back its
+                # partial data set. As storescu with a bad file: halt, or go on.
+                if policy.halt:
+                    pending.not_sent_all(f"halted after {path}")
+                    return SendResult(EXIT_ERROR, f"{path}: {step.outcome.reason}"), False
+                return None if pending.left else (SendResult(EXIT_OK), False)
             if isinstance(exc, PeerAborted):
                 pending.not_sent_all("association aborted by the peer")
                 code = EXIT_PEER_ABORTED if policy.halt else EXIT_ERROR
@@ -356,6 +373,11 @@ class _Pending:
     def done(self, outcome: FileOutcome) -> None:
         self._next += 1
         self._sink(outcome)
+
+    @property
+    def left(self) -> int:
+        """Entries still without an outcome."""
+        return len(self._queue) - self._next
 
     def not_sent_all(self, reason: str) -> None:
         while self._next < len(self._queue):

@@ -15,7 +15,10 @@ What it decides, once for both:
 - with the halt policy the run stops after the first file that was not stored;
 - an association that broke (a timeout, a reset, an abort, a protocol error) ends the
   run with :class:`Broken`: the file in flight was not confirmed, and the association is
-  gone.
+  gone. A file that ended early while its data set went out (it changed after it was
+  read) breaks it too: the peer has part of a data set, which only an A-ABORT takes
+  back; that file is FAILED, "file changed while being sent: ...", and the others are
+  still sendable over a new association (:class:`BadFile` is the error).
 
 How the association ends, and what the files not reached become, is the caller's rule.
 """
@@ -322,11 +325,32 @@ def send_files(
                     yield _ARRIVING if assoc.reply_arriving(grace_s) else _STALLED
                 outcome = _answer(assoc, *request)
         except DispatchError as exc:
-            yield Broken(FileOutcome(item.path, Outcome.FAILED, reason=str(exc)), exc)
+            yield Broken(
+                FileOutcome(item.path, Outcome.FAILED, reason=_broken_reason(exc, prepared)), exc
+            )
             return
         yield outcome
         if outcome.outcome is not Outcome.STORED and (policy.halt or not assoc.is_open):
             return
+
+
+def _broken_reason(exc: DispatchError, prepared: Prepared) -> str:
+    """The reason of the file in flight when ``exc`` broke the association. A file that
+    ended early under the sender (it is now shorter than when it was read) says so."""
+    if not isinstance(exc, BadFile):
+        return str(exc)
+    info = prepared.info
+    try:
+        size = os.stat(prepared.path).st_size
+    except OSError:
+        size = -1
+    if info is not None and size < info.dataset_offset + info.dataset_length:
+        now = f"{size} bytes now" if size >= 0 else "gone now"
+        return (
+            f"file changed while being sent: {info.dataset_offset + info.dataset_length}"
+            f" bytes when read, {now}"
+        )
+    return str(exc)
 
 
 def _prepare_item(assoc: Association, item: Item, policy: SendPolicy) -> Prepared:

@@ -352,3 +352,35 @@ def test_dispatch_worker_runs_a_worker_that_takes_jobs(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 0, log_path.read_text(errors="replace")
+
+
+def test_embedded_a_file_that_shrinks_while_sent_fails_alone(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    import pydicom
+
+    study = make_study(tmp_path / "s", images=3)
+    middle = study.files[1]
+    large = pydicom.dcmread(middle)
+    large.Rows = large.Columns = 4096
+    large.PixelData = bytes(32 << 20)
+    large.save_as(middle)
+    cut: list[int] = []
+
+    def shrink(received: int) -> None:
+        # Cut once the peer has 4 MB of the 32 MB: long after the runner checked the
+        # file's size and time, long before it has read the file through.
+        if received > 4 << 20 and not cut:
+            cut.append(received)
+            os.truncate(middle, 1 << 20)
+
+    scp.on_data_received(shrink)
+    report = tmp_path / "report.jsonl"
+    run = run_cli("submit", "--no-halt", "--jobs", "1", "--report", report, *_peer(scp),
+                  *study.files)  # fmt: skip
+    assert run.code == 0, run.stderr
+    outcomes = {item["path"]: item for item in map(json.loads, report.read_text().splitlines())}
+    assert [outcomes[str(p)]["outcome"] for p in study.files] == ["stored", "failed", "stored"]
+    assert outcomes[str(middle)]["reason"].startswith("file changed while being sent: ")
+    records = scp.wait_for_associations(2)
+    assert [s.association for s in scp.stores] == [records[0], records[1]]
