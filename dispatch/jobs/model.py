@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from dispatch.dicomfile import DicomFileInfo
+from dispatch.observe import destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import (
     AssociationSettings,
@@ -218,8 +219,9 @@ class JobSpec:
 
 
 def destination_of(settings: AssociationSettings) -> str:
-    """The key that names a destination for the association limit: ``AE@host:port``."""
-    return f"{settings.called_ae}@{settings.host}:{settings.port}"
+    """The key that names a destination for the association limit: ``AE@host:port``
+    (:func:`dispatch.observe.destination_name`)."""
+    return destination_name(settings)
 
 
 def settings_to_dict(settings: AssociationSettings) -> dict[str, Any]:
