@@ -37,7 +37,7 @@ from dispatch.observe import current, destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import ProposalGroup, file_proposals
 from dispatch.settings import AssociationSettings, SendPolicy
-from dispatch.transfer import Broken, Identities, Item, send_files
+from dispatch.transfer import Broken, BytesSink, Identities, Item, send_files
 
 __all__ = [
     "EXIT_ERROR",
@@ -89,9 +89,11 @@ def run(
     on_outcome: OutcomeSink,
     *,
     from_files: FileProposal | None = None,
+    on_bytes: BytesSink | None = None,
 ) -> SendResult:
     """Send the files of ``inputs`` (expanded arguments, see
     :func:`dispatch.inputs.expand_inputs`) with storescu's rules; see the module.
+    ``on_bytes`` hears of large files in flight (see :func:`dispatch.transfer.send_files`).
 
     A missing file is judged by the access check (fatal in halt mode), as storescu does;
     another problem of an input (a directory not scanned) is only a warning. Raises
@@ -138,9 +140,9 @@ def run(
             raise
     log.info("Requesting Association")
     if groups is not None and infos is not None and len(groups) > 1:
-        result = send_batches(settings, groups, paths, infos, policy, on_outcome)
+        result = send_batches(settings, groups, paths, infos, policy, on_outcome, on_bytes=on_bytes)
     else:
-        result = send_over_one(settings, paths, policy, on_outcome, infos)
+        result = send_over_one(settings, paths, policy, on_outcome, infos, on_bytes=on_bytes)
     if result.exit_code and result.error:
         level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
         log.log(level, "%s", printable(result.error))
@@ -203,6 +205,8 @@ def send_batches(
     infos: dict[str, DicomFileInfo],
     policy: SendPolicy,
     on_outcome: OutcomeSink,
+    *,
+    on_bytes: BytesSink | None = None,
 ) -> SendResult:
     """Send ``paths`` (every one read, in ``infos``) over one association per group of
     ``groups``, whose contexts replace those of ``settings``. Each file goes over the
@@ -229,6 +233,7 @@ def send_batches(
             on_outcome,
             infos,
             identities,
+            on_bytes=on_bytes,
         )
         if part.exit_code and not result.exit_code:
             result = part
@@ -249,6 +254,8 @@ def send_over_one(
     on_outcome: OutcomeSink,
     infos: dict[str, DicomFileInfo] | None = None,
     identities: Identities | None = None,
+    *,
+    on_bytes: BytesSink | None = None,
 ) -> SendResult:
     """Send ``paths`` over one association with storescu's halt/continue rules.
 
@@ -268,7 +275,7 @@ def send_over_one(
         observer.association_opened(destination, assoc.setup_s)
         try:
             _log_contexts(settings, assoc)
-            ended = _send_all(assoc, pending, policy, infos or {}, identities)
+            ended = _send_all(assoc, pending, policy, infos or {}, identities, on_bytes)
             if ended is not None:
                 result, release = ended
                 return _release(assoc, policy, result) if release else result
@@ -285,13 +292,14 @@ def _send_all(
     policy: SendPolicy,
     infos: dict[str, DicomFileInfo],
     identities: Identities,
+    on_bytes: BytesSink | None,
 ) -> tuple[SendResult, bool] | None:
     """Send what is pending: the result, and whether the association is still to be
     released (not after it was aborted or broke). None: with ``-nh`` a file ended early
     while it was sent (it changed after it was read), which aborted the association;
     what is still pending goes on over a new one."""
     items = (Item(path, infos.get(path)) for path in pending.queue)
-    for step in send_files(assoc, items, policy, identities):
+    for step in send_files(assoc, items, policy, identities, on_bytes=on_bytes):
         if isinstance(step, Broken):
             path, exc = step.outcome.path, step.error
             pending.done(step.outcome)

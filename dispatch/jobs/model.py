@@ -153,7 +153,10 @@ class Chunk:
 
     @property
     def bytes(self) -> int:
-        return sum(f.size for f in self.files)
+        """Data-set bytes of the files, as a stored outcome counts them (what the peer
+        receives, without the file's meta header); a file's size where the scan did not
+        read it."""
+        return sum(f.size if f.info is None else f.info.dataset_length for f in self.files)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -414,3 +414,17 @@ def test_embedded_every_file_not_sent_for_its_own_reason_is_named(
     assert sum(f"not sent: {tmp_path}/odd\\nname.dcm: " in line for line in named) == 1
     for stored in (study.files[0], study.files[3]):
         assert str(stored) not in run.stderr
+
+
+def test_embedded_progress_of_a_completed_job_compares_like_with_like(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=3)
+    run = run_cli("submit", "--jobs", "1", *_peer(scp), *study.files)
+    assert run.code == 0, run.stderr
+    (last,) = [line for line in run.stderr.splitlines() if line.startswith("completed: ")]
+    files, data = last.split(", ")[:2]
+    assert files == "completed: 3/3 files"
+    done, total = data.split("/")
+    assert done == total, last  # stored data-set bytes of all the data-set bytes
+    assert last.endswith(", 0 failed, 0 not sent")
