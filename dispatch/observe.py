@@ -84,8 +84,11 @@ def destination_name(settings: AssociationSettings) -> str:
 
 
 def peer_name(called_ae: str, host: str, port: int) -> str:
-    """:func:`destination_name` from its parts."""
-    return f"{called_ae}@{host}:{port}"
+    """The one formatter of a destination's name, ``AE@host:port`` (an IPv6 address in
+    brackets, ``AE@[::1]:104``): metrics labels, slot keys, job records and the command
+    line's text all use it."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{called_ae}@{shown}:{port}"
 
 
 def parse_listen_address(text: str, default_host: str = "0.0.0.0") -> tuple[str, int]:

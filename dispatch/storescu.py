@@ -12,7 +12,9 @@ in input order. Exit codes: 0; 1 for a bad file, no presentation context, a netw
 error or a failed association; ``status >> 8`` for a failure status in halt mode; 10
 when the peer aborted in halt mode. Over several associations the first non-zero exit
 code is the run's; in halt mode nothing more is attempted after it, while with ``-nh``
-the next association is still requested.
+the next association is still requested. A file that ends early while it is sent (it
+changed after it was read) costs its association: the run halts there, or with ``-nh``
+goes on over a new association.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dispatch.observe import current, destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import ProposalGroup, file_proposals
 from dispatch.settings import AssociationSettings, SendPolicy
-from dispatch.transfer import Broken, Identities, Item, send_files
+from dispatch.transfer import Broken, BytesSink, Identities, Item, send_files
 
 __all__ = [
     "EXIT_ERROR",
@@ -87,9 +89,11 @@ def run(
     on_outcome: OutcomeSink,
     *,
     from_files: FileProposal | None = None,
+    on_bytes: BytesSink | None = None,
 ) -> SendResult:
     """Send the files of ``inputs`` (expanded arguments, see
     :func:`dispatch.inputs.expand_inputs`) with storescu's rules; see the module.
+    ``on_bytes`` hears of large files in flight (see :func:`dispatch.transfer.send_files`).
 
     A missing file is judged by the access check (fatal in halt mode), as storescu does;
     another problem of an input (a directory not scanned) is only a warning. Raises
@@ -136,9 +140,9 @@ def run(
             raise
     log.info("Requesting Association")
     if groups is not None and infos is not None and len(groups) > 1:
-        result = send_batches(settings, groups, paths, infos, policy, on_outcome)
+        result = send_batches(settings, groups, paths, infos, policy, on_outcome, on_bytes=on_bytes)
     else:
-        result = send_over_one(settings, paths, policy, on_outcome, infos)
+        result = send_over_one(settings, paths, policy, on_outcome, infos, on_bytes=on_bytes)
     if result.exit_code and result.error:
         level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
         log.log(level, "%s", printable(result.error))
@@ -201,6 +205,8 @@ def send_batches(
     infos: dict[str, DicomFileInfo],
     policy: SendPolicy,
     on_outcome: OutcomeSink,
+    *,
+    on_bytes: BytesSink | None = None,
 ) -> SendResult:
     """Send ``paths`` (every one read, in ``infos``) over one association per group of
     ``groups``, whose contexts replace those of ``settings``. Each file goes over the
@@ -227,6 +233,7 @@ def send_batches(
             on_outcome,
             infos,
             identities,
+            on_bytes=on_bytes,
         )
         if part.exit_code and not result.exit_code:
             result = part
@@ -247,6 +254,8 @@ def send_over_one(
     on_outcome: OutcomeSink,
     infos: dict[str, DicomFileInfo] | None = None,
     identities: Identities | None = None,
+    *,
+    on_bytes: BytesSink | None = None,
 ) -> SendResult:
     """Send ``paths`` over one association with storescu's halt/continue rules.
 
@@ -255,20 +264,26 @@ def send_over_one(
     here). The installed observer hears of the association (the outcomes go to
     ``on_outcome`` only)."""
     pending = _Pending(paths, policy.repeat, on_outcome)
-    try:
-        assoc = Association.open(settings)
-    except DispatchError as exc:
-        pending.not_sent_all(f"association failed: {exc}")
-        return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
+    identities = identities or new_identities(policy)
     observer, destination = current(), destination_name(settings)
-    observer.association_opened(destination, assoc.setup_s)
-    try:
-        _log_contexts(settings, assoc)
-        identities = identities or new_identities(policy)
-        result, release = _send_all(assoc, pending, policy, infos or {}, identities)
-        return _release(assoc, policy, result) if release else result
-    finally:
-        observer.association_closed(destination)
+    while True:
+        try:
+            assoc = Association.open(settings)
+        except DispatchError as exc:
+            pending.not_sent_all(f"association failed: {exc}")
+            return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
+        observer.association_opened(destination, assoc.setup_s)
+        try:
+            _log_contexts(settings, assoc)
+            ended = _send_all(assoc, pending, policy, infos or {}, identities, on_bytes)
+            if ended is not None:
+                result, release = ended
+                return _release(assoc, policy, result) if release else result
+        finally:
+            observer.association_closed(destination)
+        # With -nh, a file that changed under the sender cost the association, not the
+        # files after it.
+        log.info("Requesting Association")
 
 
 def _send_all(
@@ -277,15 +292,25 @@ def _send_all(
     policy: SendPolicy,
     infos: dict[str, DicomFileInfo],
     identities: Identities,
-) -> tuple[SendResult, bool]:
+    on_bytes: BytesSink | None,
+) -> tuple[SendResult, bool] | None:
     """Send what is pending: the result, and whether the association is still to be
-    released (not after it was aborted or broke)."""
+    released (not after it was aborted or broke). None: with ``-nh`` a file ended early
+    while it was sent (it changed after it was read), which aborted the association;
+    what is still pending goes on over a new one."""
     items = (Item(path, infos.get(path)) for path in pending.queue)
-    for step in send_files(assoc, items, policy, identities):
+    for step in send_files(assoc, items, policy, identities, on_bytes=on_bytes):
         if isinstance(step, Broken):
             path, exc = step.outcome.path, step.error
             pending.done(step.outcome)
-            log.error("Store Failed, file: %s: %s", printable(path), printable(exc))
+            log.error("Store Failed, file: %s: %s", printable(path), printable(step.outcome.reason))
+            if isinstance(exc, BadFile):
+                # The file's own fault: the association was aborted to take back its
+                # partial data set. As storescu with a bad file: halt, or go on.
+                if policy.halt:
+                    pending.not_sent_all(f"halted after {path}")
+                    return SendResult(EXIT_ERROR, f"{path}: {step.outcome.reason}"), False
+                return None if pending.left else (SendResult(EXIT_OK), False)
             if isinstance(exc, PeerAborted):
                 pending.not_sent_all("association aborted by the peer")
                 code = EXIT_PEER_ABORTED if policy.halt else EXIT_ERROR
@@ -356,6 +381,11 @@ class _Pending:
     def done(self, outcome: FileOutcome) -> None:
         self._next += 1
         self._sink(outcome)
+
+    @property
+    def left(self) -> int:
+        """Entries still without an outcome."""
+        return len(self._queue) - self._next
 
     def not_sent_all(self, reason: str) -> None:
         while self._next < len(self._queue):

@@ -15,7 +15,10 @@ What it decides, once for both:
 - with the halt policy the run stops after the first file that was not stored;
 - an association that broke (a timeout, a reset, an abort, a protocol error) ends the
   run with :class:`Broken`: the file in flight was not confirmed, and the association is
-  gone.
+  gone. A file that ended early while its data set went out (it changed after it was
+  read) breaks it too: the peer has part of a data set, which only an A-ABORT takes
+  back; that file is FAILED, "file changed while being sent: ...", and the others are
+  still sendable over a new association (:class:`BadFile` is the error).
 
 How the association ends, and what the files not reached become, is the caller's rule.
 """
@@ -26,7 +29,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,7 +46,10 @@ from dispatch.settings import SendPolicy
 from dispatch.uids import IMPLICIT_LE
 
 __all__ = [
+    "PROGRESS_INTERVAL_S",
+    "PROGRESS_MIN_BYTES",
     "Broken",
+    "BytesSink",
     "Identities",
     "Item",
     "Prepared",
@@ -55,6 +61,15 @@ __all__ = [
 ]
 
 log = logging.getLogger("dispatch.send")
+
+BytesSink = Callable[[int], None]
+"""Hears the data-set bytes of the file in flight sent so far (see :func:`send_files`)."""
+
+PROGRESS_INTERVAL_S = 0.5
+"""A :data:`BytesSink` hears of a file in flight at most this often."""
+PROGRESS_MIN_BYTES = 1 << 20
+"""Data sets smaller than this go out without a word of progress: they take no time, and
+the many small files of an archive pay nothing for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +199,14 @@ _Request = tuple[Prepared, int, str, str, float]
 as, when it started."""
 
 
-def _request(assoc: Association, prepared: Prepared, policy: SendPolicy) -> FileOutcome | _Request:
+def _request(
+    assoc: Association,
+    prepared: Prepared,
+    policy: SendPolicy,
+    on_bytes: BytesSink | None = None,
+) -> FileOutcome | _Request:
     """Send the C-STORE request of ``prepared``, or its NOT_SENT outcome when nothing
-    could be sent."""
+    could be sent; ``on_bytes`` hears of a large data set as it goes."""
     path, info, context = prepared.path, prepared.info, prepared.context
     if info is None or context is None:
         return FileOutcome(path, Outcome.NOT_SENT, reason=prepared.reason)
@@ -201,6 +221,9 @@ def _request(assoc: Association, prepared: Prepared, policy: SendPolicy) -> File
         log.info("Inventing Identifying Information (%s)", identity.describe())
     log.info("Sending file: %s", printable(path))
     target = context.transfer_syntax
+    progress = None
+    if on_bytes is not None and info.dataset_length >= PROGRESS_MIN_BYTES:
+        progress = _Paced(on_bytes)
     as_stored = target == info.transfer_syntax and not (
         bool(replace) or (not policy.new_vrs and target != IMPLICIT_LE)
     )
@@ -214,7 +237,9 @@ def _request(assoc: Association, prepared: Prepared, policy: SendPolicy) -> File
         elif as_stored:
             fd = os.open(path, os.O_RDONLY)
             try:
-                data = DataSource.file_range(path, fd, info.dataset_offset, info.dataset_length)
+                data = DataSource(
+                    path, fd, info.dataset_offset, info.dataset_length, progress=progress
+                )
                 message_id = assoc.send_request(context, sop_class, sop_instance, data)
             finally:
                 os.close(fd)
@@ -231,7 +256,7 @@ def _request(assoc: Association, prepared: Prepared, policy: SendPolicy) -> File
                     return FileOutcome(
                         path, Outcome.NOT_SENT, reason=exc.reason, sop_instance_uid=sop_instance
                     )
-                data = DataSource.stream(path, chunks)
+                data = DataSource(path, chunks=chunks, progress=progress)
                 message_id = assoc.send_request(context, sop_class, sop_instance, data)
     except OSError as exc:
         # Opening failed: the file vanished or lost its permissions since it was read.
@@ -279,6 +304,7 @@ def send_files(
     identities: Identities,
     *,
     grace_s: float | None = None,
+    on_bytes: BytesSink | None = None,
 ) -> Iterator[Step]:
     """Send ``items`` in order over ``assoc``; yield one :class:`FileOutcome` per item
     sent or refused, in order.
@@ -287,7 +313,9 @@ def send_files(
     one, so ``items`` may be lazy: a caller's check of a file runs at that time. With
     ``grace_s``, a :class:`Waiting` comes before each answer awaited (stalled when the
     peer has not begun to answer within ``grace_s``): the caller's own work then overlaps
-    the peer's.
+    the peer's. ``on_bytes`` hears, at most every :data:`PROGRESS_INTERVAL_S`, how many
+    data-set bytes of the file in flight went out so far (files of at least
+    :data:`PROGRESS_MIN_BYTES`; a slow link then does not look like a hang).
 
     The run ends after the last item; after the first file not stored when
     ``policy.halt`` (the association is left to the caller to end); with a file not sent
@@ -306,7 +334,7 @@ def send_files(
         if inventing and prepared.info is not None:
             prepared = dataclasses.replace(prepared, identity=identities.for_item(item.number))
         try:
-            request = _request(assoc, prepared, policy)
+            request = _request(assoc, prepared, policy, on_bytes)
             # While the peer stores this file (or at once after a file not sent).
             upcoming = next(feed, None)
             if upcoming is not None:
@@ -322,11 +350,32 @@ def send_files(
                     yield _ARRIVING if assoc.reply_arriving(grace_s) else _STALLED
                 outcome = _answer(assoc, *request)
         except DispatchError as exc:
-            yield Broken(FileOutcome(item.path, Outcome.FAILED, reason=str(exc)), exc)
+            yield Broken(
+                FileOutcome(item.path, Outcome.FAILED, reason=_broken_reason(exc, prepared)), exc
+            )
             return
         yield outcome
         if outcome.outcome is not Outcome.STORED and (policy.halt or not assoc.is_open):
             return
+
+
+def _broken_reason(exc: DispatchError, prepared: Prepared) -> str:
+    """The reason of the file in flight when ``exc`` broke the association. A file that
+    ended early under the sender (it is now shorter than when it was read) says so."""
+    if not isinstance(exc, BadFile):
+        return str(exc)
+    info = prepared.info
+    try:
+        size = os.stat(prepared.path).st_size
+    except OSError:
+        size = -1
+    if info is not None and size < info.dataset_offset + info.dataset_length:
+        now = f"{size} bytes now" if size >= 0 else "gone now"
+        return (
+            f"file changed while being sent: {info.dataset_offset + info.dataset_length}"
+            f" bytes when read, {now}"
+        )
+    return str(exc)
 
 
 def _prepare_item(assoc: Association, item: Item, policy: SendPolicy) -> Prepared:
@@ -337,3 +386,19 @@ def _prepare_item(assoc: Association, item: Item, policy: SendPolicy) -> Prepare
 
 def _strip_padding(uid: str, policy: SendPolicy) -> str:
     return uid[:-1] if policy.uid_padding and uid.endswith(" ") else uid
+
+
+class _Paced:
+    """A :data:`BytesSink` called at most every :data:`PROGRESS_INTERVAL_S`."""
+
+    __slots__ = ("_next", "_sink")
+
+    def __init__(self, sink: BytesSink) -> None:
+        self._sink = sink
+        self._next = time.monotonic() + PROGRESS_INTERVAL_S
+
+    def __call__(self, sent: int) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + PROGRESS_INTERVAL_S
+            self._sink(sent)

@@ -19,3 +19,10 @@ def test_undecodable_bytes_of_a_name_are_escaped() -> None:
     name = b"bad\xff.dcm".decode("utf-8", "surrogateescape")
     assert printable(name) == "bad\\udcff.dcm"
     assert "\n" not in printable(ValueError("x\ny"))
+
+
+def test_counted_takes_the_plural_unless_one() -> None:
+    from dispatch.logtext import counted
+
+    assert [counted(n, "task") for n in (0, 1, 2)] == ["0 tasks", "1 task", "2 tasks"]
+    assert counted(2, "retry", "retries") == "2 retries"

@@ -107,3 +107,65 @@ def test_invented_identities_follow_the_item_number(
     # The second item has no number of its own: the run's first.
     assert sent == [inventor.identity(7).sop_instance_uid, inventor.identity(0).sop_instance_uid]
     assert [s.sop_instance_uid for s in scp.wait_for_stores(2)] == sent
+
+
+def _large_file(path: Path, pixel_bytes: int) -> Path:
+    import pydicom
+
+    from tests.support.dicom_files import make_file
+
+    made = make_file(path)
+    dataset = pydicom.dcmread(made)
+    dataset.Rows = dataset.Columns = int((pixel_bytes // 2) ** 0.5)
+    dataset.PixelData = bytes(dataset.Rows * dataset.Columns * 2)
+    dataset.save_as(made)
+    return made
+
+
+def test_a_large_file_in_flight_is_reported_as_it_goes_a_small_one_not(
+    scp: StorageScp, assoc: Association, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dispatch.transfer
+    from dispatch.dicomfile import read_info
+
+    monkeypatch.setattr(dispatch.transfer, "PROGRESS_INTERVAL_S", 0.0)
+    small = make_study(tmp_path / "small", images=1).files[0]
+    large = _large_file(tmp_path / "large.dcm", 4 << 20)
+    heard: list[int] = []
+    items = [Item(str(small)), Item(str(large)), Item(str(small))]
+    steps = list(send_files(assoc, items, SendPolicy(), Identities(None), on_bytes=heard.append))
+    assert [s.outcome for s in steps if isinstance(s, FileOutcome)] == [Outcome.STORED] * 3
+    # The peer takes 16 KB PDUs: the large data set goes in batches of about 1 MiB, each
+    # heard; the small files (one PDU each) say nothing.
+    length = read_info(str(large)).dataset_length
+    assert len(heard) == len(set(heard)) >= 4
+    assert heard == sorted(heard) and heard[-1] == length
+
+
+def test_progress_of_a_file_in_flight_is_paced() -> None:
+    from dispatch.transfer import PROGRESS_INTERVAL_S, _Paced
+
+    heard: list[int] = []
+    paced = _Paced(heard.append)
+    for sent in range(1000):
+        paced(sent)
+    assert PROGRESS_INTERVAL_S == 0.5
+    assert len(heard) <= 1  # a thousand calls well within half a second
+
+
+def test_a_large_file_sent_zero_copy_is_reported_as_it_goes(
+    scp: StorageScp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dispatch.transfer
+
+    monkeypatch.setattr(dispatch.transfer, "PROGRESS_INTERVAL_S", 0.0)
+    scp.max_pdu = 262144  # fragments of 256 KB go out with sendfile
+    large = _large_file(tmp_path / "large.dcm", 2 << 20)
+    settings = AssociationSettings(scp.host, scp.port, build_contexts("uncompressed", [CT]))
+    assoc = Association.open(settings)
+    heard: list[int] = []
+    steps = list(send_files(assoc, [Item(str(large))], SendPolicy(), Identities(None),
+                            on_bytes=heard.append))  # fmt: skip
+    assoc.release()
+    assert [s.outcome for s in steps if isinstance(s, FileOutcome)] == [Outcome.STORED]
+    assert len(heard) >= 8 and heard == sorted(heard)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -24,43 +23,47 @@ from dispatch.report import ReportWriter
 from dispatch.settings import AssociationSettings, PresentationContext
 
 if TYPE_CHECKING:
+    from dispatch.cli.progress import ProgressDisplay
     from dispatch.profiles import Profile
 
 
 class Recorder:
-    """Collects outcomes: the summary, the JSON-lines report, a progress line on a
-    terminal."""
+    """Collects outcomes: the summary, the JSON-lines report, and on a terminal the
+    progress line (:func:`dispatch.cli.progress.progress_line`, also while a large file
+    is in flight: see :meth:`in_flight`)."""
 
     def __init__(self, report: ReportWriter | None, total: int, progress: bool) -> None:
         self.summary = RunSummary()
         self._report = report
         self._total = total
-        self._progress = progress
-        self._shown = 0.0
+        self._display: ProgressDisplay | None = None
+        if progress:
+            from dispatch.cli.progress import ProgressDisplay
+
+            self._display = ProgressDisplay(sys.stderr, interactive=True)
 
     def __call__(self, outcome: FileOutcome) -> None:
         self.summary.add(outcome)
         if self._report is not None:
             self._report.write(outcome)
-        if self._progress:
-            now = time.monotonic()
-            if now - self._shown >= 0.5:
-                self._shown = now
-                self._show()
+        if self._display is not None and self._display.due():
+            self._show(0)
 
-    def _show(self) -> None:
-        s = self.summary
-        rate = s.stored / s.elapsed_s
-        sys.stderr.write(
-            f"\r{s.files}/{self._total} files, {s.bytes / 1e6:.1f} MB,"
-            f" {rate:.0f} files/s, {s.failed + s.not_sent} problems "
-        )
-        sys.stderr.flush()
+    def in_flight(self, sent: int) -> None:
+        """``sent`` data-set bytes of the file being sent have gone out."""
+        if self._display is not None and self._display.due():
+            self._show(sent)
+
+    def _show(self, in_flight: int) -> None:
+        from dispatch.cli.progress import Progress
+
+        assert self._display is not None
+        self._display(Progress.of_run(self.summary, self._total, in_flight))
 
     def close(self) -> None:
         self.summary.finish()
-        if self._progress and self._shown:
-            sys.stderr.write("\r\033[K")
+        if self._display is not None:
+            self._display.close(clear=True)
         if self._report is not None:
             self._report.close()
 
@@ -99,7 +102,10 @@ def _send(opts: SendOptions) -> int:
         from_files = FileProposal(opts.proposal, opts.combine, opts.propose_own)
     try:
         settings = association_settings(opts, None, profile)
-        return run_storescu(items, settings, opts.policy, recorder, from_files=from_files).exit_code
+        on_bytes = recorder.in_flight if progress else None
+        return run_storescu(
+            items, settings, opts.policy, recorder, from_files=from_files, on_bytes=on_bytes
+        ).exit_code
     finally:
         recorder.close()
         if opts.log_level != "fatal":

@@ -24,6 +24,7 @@ from dispatch.cli.cmdline import (
 from dispatch.cli.logs import configure
 from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
 from dispatch.errors import DispatchError, UsageError
+from dispatch.logtext import printable
 
 if TYPE_CHECKING:
     from dispatch.cli.progress import ProgressDisplay
@@ -132,7 +133,7 @@ def run(argv: Sequence[str]) -> int:
     try:
         return _submit(send, queue, log)
     except DispatchError as exc:
-        log.critical("%s", exc)
+        log.critical("%s", printable(exc))
         return 1
 
 
@@ -180,7 +181,7 @@ def _submit(send: SendOptions, queue: QueueOptions, log: logging.Logger) -> int:
     display = ProgressDisplay(sys.stderr, sys.stderr.isatty() and not quiet)
 
     def problem(outcome: FileOutcome) -> None:
-        log.error("not sent: %s: %s", outcome.path, outcome.reason)
+        log.error("not sent: %s: %s", printable(outcome.path), printable(outcome.reason))
 
     created: list[JobSpec] = []
 
@@ -234,7 +235,7 @@ def _exit_code(
         code = finish_job(done.store, done.final, send.report, quiet=send.log_level == "fatal")
     if done.fed.halted_by is not None:
         log.critical("job %s halted: %s cannot be sent (use --no-halt to send the rest)",
-                     done.spec.job_id, done.fed.halted_by.path)  # fmt: skip
+                     done.spec.job_id, printable(done.fed.halted_by.path))  # fmt: skip
         return code or 1
     if not done.fed.chunks:
         log.critical("no input files to be sent")

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from dispatch.dicomfile import DicomFileInfo
+from dispatch.observe import destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import (
     AssociationSettings,
@@ -170,7 +171,10 @@ class Chunk:
 
     @property
     def bytes(self) -> int:
-        return sum(f.size for f in self.files)
+        """Data-set bytes of the files, as a stored outcome counts them (what the peer
+        receives, without the file's meta header); a file's size where the scan did not
+        read it."""
+        return sum(f.size if f.info is None else f.info.dataset_length for f in self.files)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,8 +314,9 @@ class JobSpec:
 
 
 def destination_of(settings: AssociationSettings) -> str:
-    """The key that names a destination for the association limit: ``AE@host:port``."""
-    return f"{settings.called_ae}@{settings.host}:{settings.port}"
+    """The key that names a destination for the association limit: ``AE@host:port``
+    (:func:`dispatch.observe.destination_name`)."""
+    return destination_name(settings)
 
 
 def settings_to_dict(settings: AssociationSettings) -> dict[str, Any]:

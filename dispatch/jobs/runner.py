@@ -295,18 +295,21 @@ class _Run:
             self._checked_at = now
         return self._stopped
 
-    def halt_for(self, outcome: FileOutcome) -> None:
-        """With the halt policy, an unsuccessful outcome halts the whole job."""
+    def halt_for(self, outcome: FileOutcome) -> bool:
+        """With the halt policy, an unsuccessful outcome halts the whole job. True when
+        this outcome halted it (a line naming the file was logged)."""
         if outcome.outcome is Outcome.STORED or not self.spec.policy.halt:
-            return
+            return False
         why = describe(outcome.status) if outcome.status is not None else outcome.reason
         self.flush()
-        if self.store.halt(self.spec.job_id, outcome.path, why):
+        halted = self.store.halt(self.spec.job_id, outcome.path, why)
+        if halted:
             log.error(
                 "job %s halted: %s: %s", self.spec.job_id, printable(outcome.path), printable(why)
             )
         # Halted now (by this file or an earlier one): nothing more goes out.
         self._stopped = self.store.stopped(self.spec.job_id) or JobState.HALTED
+        return halted
 
     def stop_if_stopped(self, todo: Sequence[FileRef], *, fresh: bool = False) -> bool:
         """If the job halted or was cancelled, record ``todo`` as NOT_SENT; True then."""
@@ -435,9 +438,14 @@ class _Run:
 
     def take(self, outcome: FileOutcome) -> None:
         """Record the outcome of a file (a stored one in a batch) and halt the job for
-        it if the policy says so."""
+        it if the policy says so; a file not stored is named in the log."""
         self.record(outcome, batch=outcome.outcome is Outcome.STORED)
-        self.halt_for(outcome)
+        if not self.halt_for(outcome) and outcome.outcome is not Outcome.STORED:
+            # A reason of the file's own (bad file, no context, failure status): one line
+            # naming it, as dispatch send gives.
+            why = describe(outcome.status) if outcome.status is not None else outcome.reason
+            what = "not sent" if outcome.outcome is Outcome.NOT_SENT else "store failed"
+            log.error("%s: %s: %s", what, printable(outcome.path), printable(why))
 
     def while_storing(self, waiting: Waiting) -> None:
         """The runner's own work while the peer stores a file."""

@@ -25,6 +25,7 @@ from dispatch.jobs.config import JobsConfig
 from dispatch.jobs.feed import Fed, feed_job
 from dispatch.jobs.model import Chunk, JobSpec, destination_of
 from dispatch.jobs.store import JobProgress, JobStore
+from dispatch.logtext import counted
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import AssociationSettings, SendPolicy
 
@@ -216,7 +217,8 @@ def _through_broker(
     )
     if not fed.created:
         return Submitted(spec, store, fed, None)
-    log.info("job %s: %d files in %d tasks", spec.job_id, fed.files, fed.chunks)
+    log.info("job %s: %s in %s", spec.job_id, counted(fed.files, "file"),
+             counted(fed.chunks, "task"))  # fmt: skip
     if not request.wait:
         return Submitted(spec, store, fed, None)
     final = wait_for_job(
@@ -284,6 +286,8 @@ def _embedded(
         final = run.join()
     if not fed.created:
         return Submitted(spec, store, fed, None)
-    log.info("job %s: %d files in %d tasks, %d in parallel", spec.job_id, fed.files,
-             fed.chunks, request.jobs)  # fmt: skip
+    if view is not None:
+        view(final)  # the last line shows the job as its summary does
+    log.info("job %s: %s in %s, %d in parallel", spec.job_id, counted(fed.files, "file"),
+             counted(fed.chunks, "task"), request.jobs)  # fmt: skip
     return Submitted(spec, store, fed, final)

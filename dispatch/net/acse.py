@@ -74,20 +74,23 @@ def encode_associate_rq(settings: AssociationSettings) -> bytes:
     than 16 characters, a UID longer than 64, an item too long for its
     2-byte length), and for a Kerberos, SAML or JWT file that cannot be read.
     """
-    cached = _RQ_CACHE.get(settings)
+    token = _identity_token(settings.identity)
+    key = (settings, token)
+    cached = _RQ_CACHE.get(key)
     if cached is not None:
         return cached
-    encoded = _encode_associate_rq(settings)
-    _RQ_CACHE.put(settings, encoded)
+    encoded = _encode_associate_rq(settings, token)
+    _RQ_CACHE.put(key, encoded)
     return encoded
 
 
-_RQ_CACHE: Recent[AssociationSettings, bytes] = Recent(16)
-"""Encoded requests by settings: a worker opens one association per chunk with the same
-settings, and a Kerberos, SAML or JWT file is then read once."""
+_RQ_CACHE: Recent[tuple[AssociationSettings, bytes], bytes] = Recent(16)
+"""Encoded requests by settings and identity token: a worker opens one association per
+chunk with the same settings. The token file is read for every request (a few hundred
+bytes), so a ticket or JWT rotated on disk goes out from the next association on."""
 
 
-def _encode_associate_rq(settings: AssociationSettings) -> bytes:
+def _encode_associate_rq(settings: AssociationSettings, token: bytes) -> bytes:
     # Checked in much the order pynetdicom checked, so that of several faults the same
     # one is reported; the called AE title before the calling one, as DCMTK does.
     called = _ae_title(settings.called_ae, "Called AE Title")
@@ -108,7 +111,7 @@ def _encode_associate_rq(settings: AssociationSettings) -> bytes:
         value = len(uid).to_bytes(2, "big") + uid + ext.data
         user.append(_item(_EXTENDED_NEGOTIATION, value, "extended negotiation item"))
     if settings.identity is not None:
-        user.append(_identity_item(settings.identity))
+        user.append(_identity_item(settings.identity, token))
     items = [_APPLICATION_CONTEXT_ITEM]
     for context in settings.contexts:
         items.append(
@@ -181,9 +184,33 @@ IDENTITY_FILE_LIMIT = 65535
 2-byte length); the rest is ignored, as in DCMTK."""
 
 
-def _identity_item(identity: UserIdentity) -> bytes:
-    """The user identity sub-item for ``identity``; a Kerberos, SAML or JWT file is read
-    now. Raises :class:`UsageError` for a file that cannot be read or is empty.
+def _identity_token(identity: UserIdentity | None) -> bytes:
+    """The Kerberos ticket, SAML assertion or JWT of ``identity``, read from its file now
+    (b"" for the other kinds). Raises :class:`UsageError` for a file that cannot be read
+    or is empty."""
+    if identity is None or identity.kind in (
+        IdentityKind.USERNAME,
+        IdentityKind.USERNAME_PASSCODE,
+    ):
+        return b""
+    try:
+        with open(identity.primary, "rb") as handle:
+            token = handle.read(IDENTITY_FILE_LIMIT)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(
+            f"Unable to open Kerberos, SAML or JWT file: {identity.primary}: {reason}"
+        ) from None
+    if not token:
+        raise UsageError(
+            f"Unable to read Kerberos, SAML or JWT info from file: {identity.primary}: File empty?"
+        )
+    return token
+
+
+def _identity_item(identity: UserIdentity, token: bytes) -> bytes:
+    """The user identity sub-item for ``identity``; ``token`` is the content of its
+    Kerberos, SAML or JWT file (see :func:`_identity_token`).
 
     A user name and passcode identity with an empty passcode sends an empty secondary
     field, as DCMTK's ``-epw`` does."""
@@ -193,19 +220,7 @@ def _identity_item(identity: UserIdentity) -> bytes:
         if identity.kind is IdentityKind.USERNAME_PASSCODE:
             secondary = identity.passcode.encode("utf-8")
     else:
-        try:
-            with open(identity.primary, "rb") as handle:
-                primary = handle.read(IDENTITY_FILE_LIMIT)
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise UsageError(
-                f"Unable to open Kerberos, SAML or JWT file: {identity.primary}: {reason}"
-            ) from None
-        if not primary:
-            raise UsageError(
-                "Unable to read Kerberos, SAML or JWT info from file: "
-                f"{identity.primary}: File empty?"
-            )
+        primary = token
     if len(primary) > _ITEM_LIMIT or len(secondary) > _ITEM_LIMIT:
         raise UsageError("user identity too long for an A-ASSOCIATE-RQ: at most 65535 bytes")
     value = b"".join(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -22,6 +22,10 @@ class DataSource:
     length: int = 0
     chunks: Iterable[bytes] | None = None
     data: bytes | memoryview | None = None
+    progress: Callable[[int], None] | None = None
+    """Called with the data-set bytes sent so far, as they go: after each PDU sent
+    zero-copy, after each batch otherwise (never for a data set that fits one PDU).
+    It must be quick and must not raise."""
 
     @classmethod
     def file_range(cls, path: str, file: BinaryIO | int, offset: int, length: int) -> DataSource:

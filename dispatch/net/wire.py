@@ -287,10 +287,14 @@ class Wire:
                 self._write(parts, more=True)
                 self._sendfile(data, context_id, fragment)
             else:
+                progress, sent = data.progress, 0
                 for batch, last in self._batches(data, fragment):
                     parts += _frame(batch, context_id, fragment, _LAST if last else 0)
                     self._write(parts, more=not last)
                     parts = []
+                    if progress is not None:
+                        sent += len(batch)
+                        progress(sent)
         except OSError as exc:
             raise self._send_error(exc, f"sending {data.path}") from exc
 
@@ -299,6 +303,7 @@ class Wire:
         fragment straight from the file."""
         sock, sock_fd, fd = self.sock, self._fd, data.fd
         offset, end = data.offset, data.offset + data.length
+        progress = data.progress
         while True:
             size = min(fragment, end - offset)
             stop = offset + size
@@ -308,6 +313,8 @@ class Wire:
                 if sent == 0:
                     raise BadFile(data.path, "file ended early (changed while sending?)")
                 offset += sent
+            if progress is not None:
+                progress(offset - data.offset)
             if offset == end:
                 return
 

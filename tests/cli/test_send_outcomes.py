@@ -7,6 +7,7 @@ on the same peer and asserts the same result of both.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -316,3 +317,63 @@ def test_quiet_prints_no_summary(scp: StorageScp, three: Study) -> None:
     seen = observe(run_dispatch, scp, "-q", *three.files)
     assert seen.run.code == 0
     assert seen.run.stdout == ""
+
+
+# -- a file that changes while it is sent ----------------------------------------------
+
+
+def _shrinking_middle(tmp_path: Path, scp: StorageScp) -> list[Path]:
+    """Three files; the middle one (32 MB) is cut to 1 MB once the peer has received
+    4 MB of it, long before the sender has read it all."""
+    import pydicom
+
+    from tests.support.dicom_files import make_file
+
+    files = [make_file(tmp_path / name) for name in ("a.dcm", "b.dcm", "c.dcm")]
+    large = pydicom.dcmread(files[1])
+    large.Rows = large.Columns = 4096
+    large.PixelData = bytes(32 << 20)
+    large.save_as(files[1])
+    cut: list[int] = []
+
+    def shrink(received: int) -> None:
+        if received > 4 << 20 and not cut:
+            cut.append(received)
+            os.truncate(files[1], 1 << 20)
+
+    scp.reset()
+    scp.on_data_received(shrink)
+    return files
+
+
+def test_a_file_that_shrinks_while_sent_fails_alone_with_no_halt(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    files = _shrinking_middle(tmp_path, scp)
+    report = tmp_path / "report.jsonl"
+    run = run_dispatch("-nh", "--report", report, *peer(scp), *files)
+    assert run.code == 0, run.output
+    assert "Traceback" not in run.output
+    outcomes = {Path(str(r["path"])).name: r for r in report_lines(report)}
+    assert [outcomes[n]["outcome"] for n in ("a.dcm", "b.dcm", "c.dcm")] == [
+        "stored",
+        "failed",
+        "stored",
+    ]
+    assert str(outcomes["b.dcm"]["reason"]).startswith("file changed while being sent: ")
+    assert f"Store Failed, file: {files[1]}: file changed while being sent" in run.output
+    records = scp.wait_for_associations(2)
+    assert records[0].ended in ("aborted", "closed")
+    assert records[1].ended == "released"
+    assert [s.association for s in scp.stores] == [records[0], records[1]]
+
+
+def test_a_file_that_shrinks_while_sent_halts_the_run(scp: StorageScp, tmp_path: Path) -> None:
+    files = _shrinking_middle(tmp_path, scp)
+    report = tmp_path / "report.jsonl"
+    run = run_dispatch("--report", report, *peer(scp), *files)
+    assert run.code == 1, run.output
+    outcomes = [r["outcome"] for r in report_lines(report)]
+    assert outcomes == ["stored", "failed", "not_sent"]
+    assert len(scp.wait_for_associations(1)) == 1
+    assert len(scp.stores) == 1

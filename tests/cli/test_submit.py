@@ -352,3 +352,79 @@ def test_dispatch_worker_runs_a_worker_that_takes_jobs(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 0, log_path.read_text(errors="replace")
+
+
+def test_embedded_a_file_that_shrinks_while_sent_fails_alone(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    import pydicom
+
+    study = make_study(tmp_path / "s", images=3)
+    middle = study.files[1]
+    large = pydicom.dcmread(middle)
+    large.Rows = large.Columns = 4096
+    large.PixelData = bytes(32 << 20)
+    large.save_as(middle)
+    cut: list[int] = []
+
+    def shrink(received: int) -> None:
+        # Cut once the peer has 4 MB of the 32 MB: long after the runner checked the
+        # file's size and time, long before it has read the file through.
+        if received > 4 << 20 and not cut:
+            cut.append(received)
+            os.truncate(middle, 1 << 20)
+
+    scp.on_data_received(shrink)
+    report = tmp_path / "report.jsonl"
+    run = run_cli("submit", "--no-halt", "--jobs", "1", "--report", report, *_peer(scp),
+                  *study.files)  # fmt: skip
+    assert run.code == 0, run.stderr
+    outcomes = {item["path"]: item for item in map(json.loads, report.read_text().splitlines())}
+    assert [outcomes[str(p)]["outcome"] for p in study.files] == ["stored", "failed", "stored"]
+    assert outcomes[str(middle)]["reason"].startswith("file changed while being sent: ")
+    records = scp.wait_for_associations(2)
+    assert [s.association for s in scp.stores] == [records[0], records[1]]
+
+
+def _claim_syntax(path: Path, syntax: str) -> Path:
+    """Make the meta header of an explicit VR little endian file claim ``syntax`` (as
+    long as the UID it replaces, padded), its data set left as it is."""
+    explicit = b"1.2.840.10008.1.2.1\0"
+    assert len(syntax) <= len(explicit)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(explicit, syntax.encode().ljust(len(explicit), b"\0"), 1))
+    return path
+
+
+def test_embedded_every_file_not_sent_for_its_own_reason_is_named(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=4)
+    rle = _claim_syntax(study.files[1], "1.2.840.10008.1.2.5")
+    unknown = _claim_syntax(study.files[2], "1.2.3.4.5.6.7.8.9")
+    odd = tmp_path / "odd\nname.dcm"
+    odd.write_bytes(b"not DICOM at all")
+    run = run_cli("submit", "--no-halt", "--jobs", "1", *_peer(scp), *study.files, odd)
+    assert run.code == 0, run.stderr
+    assert "files: 5 (stored 2, failed 0, not sent 3)" in run.stdout
+    named = [line for line in run.stderr.splitlines() if "not sent: " in line]
+    assert len(named) == 3, run.stderr
+    assert sum(f"not sent: {rle}: " in line for line in named) == 1
+    assert sum(f"not sent: {unknown}: " in line for line in named) == 1
+    assert sum(f"not sent: {tmp_path}/odd\\nname.dcm: " in line for line in named) == 1
+    for stored in (study.files[0], study.files[3]):
+        assert str(stored) not in run.stderr
+
+
+def test_embedded_progress_of_a_completed_job_compares_like_with_like(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    study = make_study(tmp_path / "s", images=3)
+    run = run_cli("submit", "--jobs", "1", *_peer(scp), *study.files)
+    assert run.code == 0, run.stderr
+    (last,) = [line for line in run.stderr.splitlines() if line.startswith("completed: ")]
+    files, data = last.split(", ")[:2]
+    assert files == "completed: 3/3 files"
+    done, total = data.split("/")
+    assert done == total, last  # stored data-set bytes of all the data-set bytes
+    assert last.endswith(", 0 failed, 0 not sent")

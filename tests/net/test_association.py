@@ -361,3 +361,38 @@ def test_a_response_naming_this_instance_or_none_confirms_it(
     assoc.release()
     peer.join()
     assert after == [0x05]  # released
+
+
+def test_a_rotated_identity_token_goes_out_from_the_next_association(tmp_path: Path) -> None:
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_primitives import UserIdentityNegotiation
+
+    from dispatch.settings import IdentityKind, UserIdentity
+
+    def token_sent() -> tuple[RawPeer, list[bytes]]:
+        tokens: list[bytes] = []
+
+        def script(conn: socket.socket) -> None:
+            _type, rq = read_pdu(conn)
+            decoded = A_ASSOCIATE_RQ()
+            decoded.decode(rq)
+            for item in decoded.to_primitive().user_information:
+                if isinstance(item, UserIdentityNegotiation) and item.primary_field:
+                    tokens.append(item.primary_field)
+            conn.sendall(accept_all(rq))
+            if read_pdu(conn)[0] == 0x05:
+                conn.sendall(RELEASE_RP)
+
+        return RawPeer(script), tokens
+
+    jwt = tmp_path / "token.jwt"
+    jwt.write_bytes(b"first.token.value")
+    seen: list[bytes] = []
+    for new_token in (b"second.token.value, longer", b"third.token.same"):
+        peer, tokens = token_sent()
+        identity = UserIdentity(IdentityKind.JWT, str(jwt))
+        Association.open(_settings(peer.port, identity=identity)).release()
+        peer.join()
+        seen += tokens
+        jwt.write_bytes(new_token)  # rotated on disk between two associations
+    assert seen == [b"first.token.value", b"second.token.value, longer"]

@@ -336,12 +336,18 @@ def test_request_layout_follows_ps3_8(tmp_path: Path) -> None:
     assert user[7][1] == len(CT).to_bytes(2, "big") + CT.encode() + bytes.fromhex("0100FFab")
 
 
-def test_request_is_cached_per_settings_and_reads_an_identity_file_once(tmp_path: Path) -> None:
+def test_request_is_cached_per_settings_and_identity_token(tmp_path: Path) -> None:
     value = settings(identity=UserIdentity(IdentityKind.JWT, identity_file(tmp_path, 50)))
     first = encode_fresh(value)
-    Path(value.identity.primary).unlink()  # type: ignore[union-attr]
+    token = Path(value.identity.primary)  # type: ignore[union-attr]
     assert acse.encode_associate_rq(value) is first
     assert acse.encode_associate_rq(settings()) != first
+    token.write_bytes(b"rotated")
+    rotated = acse.encode_associate_rq(value)
+    assert user_items(rotated)[-1] == (0x58, b"\x05\x00\x00\x07rotated\x00\x00")
+    token.unlink()  # read for every request: a token gone is an error, not a stale one
+    with pytest.raises(UsageError, match="Unable to open Kerberos, SAML or JWT file"):
+        acse.encode_associate_rq(value)
 
 
 def test_an_empty_passcode_is_sent_as_dcmtk_sends_it() -> None:

@@ -191,6 +191,8 @@ class StorageScp:
         self._stalled = 0
         self.max_concurrent = 0
         self._release = threading.Event()
+        self._data_hook: Callable[[int], None] | None = None
+        self._data_received = 0
 
     def reset(self, timeout_s: float = 5.0) -> None:
         """Release stalls, abort associations still open, then forget everything.
@@ -272,6 +274,12 @@ class StorageScp:
                 self._transfer_syntaxes = frozenset(transfer_syntaxes)
             if abstract_syntaxes is not None:
                 self._abstract_syntaxes = frozenset(abstract_syntaxes)
+
+    def on_data_received(self, hook: Callable[[int], None]) -> None:
+        """Call ``hook`` after every P-DATA-TF PDU received, with the bytes of P-DATA-TF
+        received since then (on pynetdicom's DUL thread, before the PDU is handled)."""
+        with self._cond:
+            self._data_hook, self._data_received = hook, 0
 
     @property
     def max_pdu(self) -> int:
@@ -464,6 +472,10 @@ class StorageScp:
             record = self._records.get(event.assoc)
             if record is not None:
                 record.largest_pdu = max(record.largest_pdu, len(data))
+            self._data_received += len(data)
+            hook, received = self._data_hook, self._data_received
+        if hook is not None:
+            hook(received)
 
     def _orphan(self, assoc: Any) -> AssociationRecord:
         # An association that outlived a reset: record its stores all the same.
