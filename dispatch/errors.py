@@ -7,6 +7,8 @@ retried later, a :class:`PermanentError` will not.
     ├── UsageError                    bad command line or settings (exit 1)
     ├── UnknownJob                    no such job (never created, or its records expired)
     ├── JobNotFinished                the job still runs: it cannot be reopened yet
+    ├── DestinationCheckFailed        submit's check before the scan found the peer
+    │                                 unreachable or refusing (wraps the engine's error)
     ├── TransientError                retry later
     │   ├── BrokerUnavailable         Redis or the broker failed a command (unreachable,
     │   │                             timed out, loading, refused it)
@@ -147,3 +149,13 @@ class SendLimitTooSmall(PermanentError):
 
 class ScanFailed(PermanentError):
     """The scan of a job's inputs broke off before its end (its reader process died)."""
+
+
+class DestinationCheckFailed(DispatchError):
+    """``dispatch submit``'s check before the scan: the destination could not be reached
+    or refused an association with the job's contexts. :attr:`cause` is the engine's
+    error (transient or permanent)."""
+
+    def __init__(self, cause: DispatchError) -> None:
+        super().__init__(f"destination check failed: {cause} (--no-check skips this check)")
+        self.cause = cause
