@@ -122,7 +122,7 @@ def test_embedded_no_halt_exit_codes_follow_storescu(scp: StorageScp, tmp_path: 
     # The peer refuses the association: nothing reached it, exit 1 as storescu.
     scp.reset()
     scp.reject_associations()
-    run = run_cli("submit", "--no-halt", *_peer(scp), *study.files)
+    run = run_cli("submit", "--no-check", "--no-halt", *_peer(scp), *study.files)
     assert run.code == 1
     assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout
 
