@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from dispatch.commitment import (
     CommitmentSettings,
@@ -23,6 +24,9 @@ from dispatch.logtext import printable
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.report import ReportWriter
 from dispatch.settings import AssociationSettings
+
+if TYPE_CHECKING:
+    from dispatch.commit_listener import CommitmentListener
 
 __all__ = ["CommitStep"]
 
@@ -39,7 +43,7 @@ class CommitStep:
         self.commit = commit
         self.outcomes: list[FileOutcome] = []
         self.states: dict[str, tuple[CommitState, str]] = {}
-        self._listener = None
+        self._listener: CommitmentListener | None = None
         if commit.listen is not None:
             from dispatch.commit_listener import CommitmentListener
 
@@ -70,12 +74,18 @@ class CommitStep:
                     log.error("%s", printable(refused))
                 self.states = commitment_states(references, report, refused)
         finally:
-            if self._listener is not None:
-                self._listener.stop()
+            self.stop()
         not_committed = [s for s, _ in self.states.values() if s is not CommitState.COMMITTED]
         if not_committed and exit_code == 0:
             return 1
         return exit_code
+
+    def stop(self) -> None:
+        """Stop the listener, if one runs (also when the run ended before
+        :meth:`finish`); idempotent."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
     def write_report(self, report: ReportWriter | None) -> None:
         """Every outcome, in order, with its commitment state."""

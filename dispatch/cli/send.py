@@ -129,6 +129,7 @@ def _send(opts: SendOptions, commit: CommitmentSettings | None = None) -> int:
     finally:
         recorder.close()
         if step is not None:
+            step.stop()
             step.write_report(report)
             if report is not None:
                 report.close()
