@@ -9,6 +9,8 @@ retried later, a :class:`PermanentError` will not.
     ├── JobNotFinished                the job still runs: it cannot be reopened yet
     ├── JobLost                       a followed job's records vanished (Redis restarted
     │                                 without persistence)
+    ├── DestinationCheckFailed        submit's check before the scan found the peer
+    │                                 unreachable or refusing (wraps the engine's error)
     ├── TransientError                retry later
     │   ├── BrokerUnavailable         Redis or the broker failed a command (unreachable,
     │   │                             timed out, loading, refused it)
@@ -179,3 +181,13 @@ class JobLost(DispatchError):
         self.failed = failed
         self.not_sent = not_sent
         self.total = total
+
+
+class DestinationCheckFailed(DispatchError):
+    """``dispatch submit``'s check before the scan: the destination could not be reached
+    or refused an association with the job's contexts. :attr:`cause` is the engine's
+    error (transient or permanent)."""
+
+    def __init__(self, cause: DispatchError) -> None:
+        super().__init__(f"destination check failed: {cause} (--no-check skips this check)")
+        self.cause = cause

@@ -23,7 +23,7 @@ from typing import IO
 from dispatch.errors import UsageError
 from dispatch.outcome import FileOutcome
 
-__all__ = ["FIELDS", "FORMATS", "ReportWriter", "write_report"]
+__all__ = ["COMMIT_FIELDS", "FIELDS", "FORMATS", "ReportWriter", "write_report"]
 
 FIELDS = (
     "path", "outcome", "status", "reason", "bytes", "sop_class_uid", "sop_instance_uid",
@@ -33,12 +33,17 @@ FIELDS = (
 
 FORMATS = ("jsonl", "csv")
 
+COMMIT_FIELDS = ("commitment", "commitment_reason")
+"""Fields a report of ``dispatch send --commit`` adds to each record: the file's
+storage commitment state (``committed``, ``commit_failed``, ``commit_pending``; "" for
+a file not stored) and its reason."""
+
 
 class ReportWriter:
     """A report open for writing: ``path`` ("-": standard output) in ``fmt`` (one of
     :data:`FORMATS`). Raises :class:`UsageError` when the file cannot be written."""
 
-    def __init__(self, path: str, fmt: str = "jsonl") -> None:
+    def __init__(self, path: str, fmt: str = "jsonl", commitment: bool = False) -> None:
         self._handle: IO[str] = sys.stdout
         try:
             if path != "-":
@@ -48,15 +53,20 @@ class ReportWriter:
             raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
         self._csv: csv.DictWriter[str] | None = None
         if fmt == "csv":
-            self._csv = csv.DictWriter(self._handle, fieldnames=FIELDS)
+            fields = FIELDS + COMMIT_FIELDS if commitment else FIELDS
+            self._csv = csv.DictWriter(self._handle, fieldnames=fields)
             self._csv.writeheader()
 
-    def write(self, outcome: FileOutcome) -> None:
-        """Add the record of ``outcome``."""
+    def write(self, outcome: FileOutcome, commitment: tuple[str, str] | None = None) -> None:
+        """Add the record of ``outcome`` (with ``commitment``: its state and reason, see
+        :data:`COMMIT_FIELDS`)."""
+        record = outcome.to_json()
+        if commitment is not None:
+            record.update(zip(COMMIT_FIELDS, commitment, strict=True))
         if self._csv is not None:
-            self._csv.writerow(outcome.to_json())
+            self._csv.writerow(record)
         else:
-            self._handle.write(json.dumps(outcome.to_json()) + "\n")
+            self._handle.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
         if self._handle is not sys.stdout:

@@ -15,6 +15,7 @@ usage: dispatch COMMAND [options] ...
 
 commands:
   send      send DICOM files to a Storage SCP over one association (storescu's options)
+  echo      check a peer with C-ECHO (echoscu's options)
   submit    send them as a job: grouped by study, sent by workers (or in this process)
   worker    run a worker of the distributed sender (Celery)
   status    a job's state, counts, rate and failures
@@ -30,6 +31,12 @@ Run 'dispatch COMMAND --help' for a command's options.
 
 def _send(argv: Sequence[str]) -> int:
     from dispatch.cli.send import run
+
+    return run(argv)
+
+
+def _echo(argv: Sequence[str]) -> int:
+    from dispatch.cli.echo import run
 
     return run(argv)
 
@@ -57,6 +64,7 @@ def _job_command(name: str) -> Callable[[Sequence[str]], int]:
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "send": _send,
+    "echo": _echo,
     "submit": _submit,
     "worker": _worker,
     **{

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from dispatch.cli.cmdline import CliExit
+from dispatch.cli.cmdline import CliExit, parse_command_line
+from dispatch.cli.commit_options import COMMIT_SECTION, commit_from, commit_options
 from dispatch.cli.logs import configure
-from dispatch.cli.options import SendOptions, parse_send_args
+from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
 from dispatch.errors import UsageError
 from dispatch.logtext import printable
 from dispatch.outcome import FileOutcome, RunSummary
@@ -23,7 +24,9 @@ from dispatch.report import ReportWriter
 from dispatch.settings import AssociationSettings, PresentationContext
 
 if TYPE_CHECKING:
+    from dispatch.cli.commit import CommitStep
     from dispatch.cli.progress import ProgressDisplay
+    from dispatch.commitment import CommitmentSettings
     from dispatch.profiles import Profile
 
 
@@ -69,20 +72,32 @@ class Recorder:
 
 
 def run(argv: Sequence[str]) -> int:
-    """Run ``dispatch send``; return storescu's exit code."""
+    """Run ``dispatch send``; return storescu's exit code (with ``--commit``, see
+    :mod:`dispatch.cli.commit`)."""
     try:
-        opts = parse_send_args(argv)
+        opts, commit = parse_send_with_commit(argv)
     except CliExit as exc:  # help, version, or a command line error
         return exc.emit()
     log = configure(opts.log_level)
     try:
-        return _send(opts)
+        return _send(opts, commit)
     except UsageError as exc:
         log.critical("%s", printable(exc))
         return 1
 
 
-def _send(opts: SendOptions) -> int:
+SEND_COMMIT_SPEC = SEND_SPEC.extended(options=commit_options(), sections=[COMMIT_SECTION])
+"""``dispatch send``'s table: storescu's options and the storage commitment ones."""
+
+
+def parse_send_with_commit(argv: Sequence[str]) -> tuple[SendOptions, CommitmentSettings | None]:
+    """:func:`~dispatch.cli.options.parse_send_args` and the ``--commit`` options."""
+    parsed = parse_command_line(argv, SEND_COMMIT_SPEC)
+    opts = send_options_from(parsed)
+    return opts, commit_from(parsed, quiet=opts.log_level == "fatal")
+
+
+def _send(opts: SendOptions, commit: CommitmentSettings | None = None) -> int:
     from dispatch.inputs import expand_inputs
     from dispatch.storescu import FileProposal
     from dispatch.storescu import run as run_storescu
@@ -90,27 +105,53 @@ def _send(opts: SendOptions) -> int:
     # As storescu, a profile file (-xf) is read and checked before the inputs are.
     profile = load_options_profile(opts)
     items = list(expand_inputs(opts.inputs, opts.scan_dirs, opts.pattern, opts.recurse))
-    report = _open_report(opts.report)
+    step = None
+    if commit is not None:
+        from dispatch.cli.commit import CommitStep
+
+        step = CommitStep(commit, opts.calling_ae)  # listening before anything is sent
+    report = _open_report(opts.report, commit is not None)
+    # With --commit the report waits for the commitment: the recorder writes none.
+    report_now = report if step is None else None
     total, progress = len(items) * opts.policy.repeat, _progress_wanted(opts)
     recorder = (
-        _ObservedRecorder(opts, report, total, progress)
+        _ObservedRecorder(opts, report_now, total, progress)
         if opts.metrics_port
-        else Recorder(report, total, progress)
+        else Recorder(report_now, total, progress)
     )
     from_files = None
     if opts.required_only or opts.propose_own:
         from_files = FileProposal(opts.proposal, opts.combine, opts.propose_own)
+    on_outcome = recorder if step is None else _both(recorder, step)
     try:
         settings = association_settings(opts, None, profile)
         on_bytes = recorder.in_flight if progress else None
-        return run_storescu(
-            items, settings, opts.policy, recorder, from_files=from_files, on_bytes=on_bytes
-        ).exit_code
+        code = run_storescu(
+            items, settings, opts.policy, on_outcome, from_files=from_files, on_bytes=on_bytes
+        )
+        if step is None:
+            return code.exit_code
+        return step.finish(settings, code.exit_code)
     finally:
         recorder.close()
+        if step is not None:
+            step.stop()
+            step.write_report(report)
+            if report is not None:
+                report.close()
         if opts.log_level != "fatal":
             for line in recorder.summary.lines():
                 print(line)
+            for line in step.summary_lines() if step is not None else ():
+                print(line)
+
+
+def _both(first: Recorder, second: CommitStep) -> Callable[[FileOutcome], None]:
+    def record(outcome: FileOutcome) -> None:
+        first(outcome)
+        second(outcome)
+
+    return record
 
 
 def load_options_profile(opts: SendOptions) -> Profile | None:
@@ -181,11 +222,11 @@ def association_settings(
     )
 
 
-def _open_report(path: str | None) -> ReportWriter | None:
+def _open_report(path: str | None, commitment: bool = False) -> ReportWriter | None:
     if path is None:
         return None
     # "-" names a file here, as it always did for send (standard output has the summary).
-    return ReportWriter(os.path.join(".", path) if path == "-" else path)
+    return ReportWriter(os.path.join(".", path) if path == "-" else path, commitment=commitment)
 
 
 def _progress_wanted(opts: SendOptions) -> bool:

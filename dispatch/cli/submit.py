@@ -80,6 +80,11 @@ def _queue_options() -> list[OptionSpec]:
             ("--no-wait",), "wait", const=False, section=_Q,
             help="print the job id and return at once",
         ),
+        OptionSpec(
+            ("--no-check",), "no_check", section=_Q,
+            help="do not check the destination before the scan\n"
+            "(default: one association with the job's contexts)",
+        ),
     ]  # fmt: skip
 
 
@@ -103,6 +108,8 @@ class QueueOptions:
     retries: int | None
     jobs: int
     wait: bool
+    check: bool = True
+    """Check the destination before the scan (``--no-check``: False)."""
 
 
 def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
@@ -119,6 +126,7 @@ def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
         retries=parsed.int_value("retries"),
         jobs=parsed.int_value("jobs", 2) or 2,
         wait=sys.stdout.isatty() if wait is None else bool(wait),
+        check=parsed.last("no_check") is None,
     )
     return send, queue
 
@@ -169,6 +177,7 @@ def submission(send: SendOptions, queue: QueueOptions) -> Submission:
         max_associations=queue.max_associations,
         wait=queue.wait,
         settings_for_classes=partial(association_settings, send) if send.required_only else None,
+        check_destination=queue.check,
     )
 
 

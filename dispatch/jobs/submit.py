@@ -75,6 +75,10 @@ class Submission:
     settings_for_classes: Callable[[Sequence[str]], AssociationSettings] | None = None
     """When given, the settings for the inputs' SOP classes replace ``settings``: the
     whole scan then runs before the first chunk is sent."""
+    check_destination: bool = False
+    """Open (and release) one association with ``settings`` before the scan: a peer
+    that is down or refuses fails the submission at once (``dispatch submit`` does,
+    unless ``--no-check``)."""
 
 
 class ProgressView(Protocol):
@@ -127,6 +131,10 @@ def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
 
     watchers = watchers or Watchers()
     _check(request, watchers)
+    if request.check_destination:
+        from dispatch.peercheck import check_destination
+
+        check_destination(request.settings)
     config, policy = request.config, request.policy
     inputs = request.inputs.absolute()
     scanner = Scanner(config.chunk_files, policy.read_mode)

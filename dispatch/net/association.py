@@ -37,6 +37,9 @@ from dispatch.errors import (
 from dispatch.net import acse
 from dispatch.net import pdu as P
 from dispatch.net.dimse import C_STORE_RSP, decode_command, encode_c_store_rq
+from dispatch.net.messages import Message
+from dispatch.net.messages import receive as receive_message
+from dispatch.net.messages import send as send_message
 from dispatch.net.recent import Recent
 from dispatch.net.source import DataSource
 from dispatch.net.wire import Wire
@@ -312,6 +315,31 @@ class Association:
     def _abort_after(self, exc: DispatchError) -> None:
         self._open = False
         _abort_quietly(self._wire, exc)
+
+    # -- other DIMSE messages (C-ECHO, N-ACTION, N-EVENT-REPORT) -------------------------
+
+    def send_dimse(self, context_id: int, command: bytes, data_set: bytes | None = None) -> None:
+        """Send one whole message from memory on ``context_id``: ``command`` (a command
+        set, see :mod:`dispatch.net.dimse`) and its ``data_set`` if any. Raises like
+        :meth:`send_request`, after aborting."""
+        if not self._open:
+            raise ConnectionLost("association is no longer open")
+        try:
+            send_message(self._wire, context_id, self._fragment, command, data_set)
+        except DispatchError as exc:
+            self._abort_after(exc)
+            raise
+
+    def receive_dimse(self, timeout_s: float | None, what: str) -> Message:
+        """The next whole message from the peer, waited for at most ``timeout_s`` (None:
+        the socket timeout). Raises like :meth:`receive_response`, after aborting."""
+        if not self._open:
+            raise ConnectionLost("association is no longer open")
+        try:
+            return receive_message(self._wire, self.settings.max_pdu, timeout_s, what)
+        except DispatchError as exc:
+            self._abort_after(exc)
+            raise
 
 
 def _connect(settings: AssociationSettings) -> Wire:

@@ -116,3 +116,106 @@ def _us(element: int, raw: bytes) -> int:
 
 def _text(raw: bytes) -> str:
     return raw.rstrip(b"\0 ").decode("ascii", "replace") if raw else ""
+
+
+# -- other command sets: C-ECHO, and the N-services of storage commitment ---------------
+
+C_ECHO_RQ = 0x0030
+C_ECHO_RSP = 0x8030
+N_EVENT_REPORT_RQ = 0x0100
+N_EVENT_REPORT_RSP = 0x8100
+N_ACTION_RQ = 0x0130
+N_ACTION_RSP = 0x8130
+NO_DATA_SET = 0x0101
+"""Command Data Set Type (0000,0800) of a message without a data set."""
+
+
+def encode_command(elements: list[tuple[int, bytes]]) -> bytes:
+    """A command set of ``(element number, value)`` pairs in group 0000, in the order
+    given (the caller keeps element order ascending), with its group length; values of
+    odd length are padded with a NUL (the padding of UIDs)."""
+    padded = [(element, value + b"\0" * (len(value) % 2)) for element, value in elements]
+    body = b"".join(_ELEMENT.pack(0x0000, e, len(value)) + value for e, value in padded)
+    return _ELEMENT.pack(0x0000, 0x0000, 4) + len(body).to_bytes(4, "little") + body
+
+
+def _us_value(value: int) -> bytes:
+    return value.to_bytes(2, "little")
+
+
+def encode_c_echo_rq(message_id: int) -> bytes:
+    """The command set of a C-ECHO-RQ (PS3.7 9.3.5.1)."""
+    return encode_command(
+        [
+            (0x0002, VERIFICATION_SOP_CLASS.encode("ascii")),
+            (0x0100, _us_value(C_ECHO_RQ)),
+            (0x0110, _us_value(message_id)),
+            (0x0800, _us_value(NO_DATA_SET)),
+        ]
+    )
+
+
+def encode_n_action_rq(
+    message_id: int, sop_class_uid: str, sop_instance_uid: str, action_type: int
+) -> bytes:
+    """The command set of an N-ACTION-RQ with a data set to follow (PS3.7 10.3.4.1)."""
+    return encode_command(
+        [
+            (0x0003, sop_class_uid.encode("ascii")),
+            (0x0100, _us_value(N_ACTION_RQ)),
+            (0x0110, _us_value(message_id)),
+            (0x0800, _us_value(_DATA_SET_PRESENT)),
+            (0x1001, sop_instance_uid.encode("ascii")),
+            (0x1008, _us_value(action_type)),
+        ]
+    )
+
+
+def encode_n_event_report_rsp(
+    message_id: int, sop_class_uid: str, sop_instance_uid: str, event_type: int, status: int
+) -> bytes:
+    """The command set of an N-EVENT-REPORT-RSP without a data set (PS3.7 10.3.1.2)."""
+    return encode_command(
+        [
+            (0x0002, sop_class_uid.encode("ascii")),
+            (0x0100, _us_value(N_EVENT_REPORT_RSP)),
+            (0x0120, _us_value(message_id)),
+            (0x0800, _us_value(NO_DATA_SET)),
+            (0x0900, _us_value(status)),
+            (0x1000, sop_instance_uid.encode("ascii")),
+            (0x1002, _us_value(event_type)),
+        ]
+    )
+
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+
+
+def command_elements(data: bytes) -> dict[int, bytes]:
+    """Every element of a command set (group 0000), by element number, raw values; the
+    last occurrence wins. Raises :class:`ProtocolError` for malformed bytes."""
+    unpack = _ELEMENT.unpack_from
+    pos, end = 0, len(data)
+    found: dict[int, bytes] = {}
+    while pos < end:
+        if pos + 8 > end:
+            raise ProtocolError("truncated command set")
+        group, element, length = unpack(data, pos)
+        pos += 8
+        stop = pos + length
+        if group != 0x0000 or stop > end:
+            raise ProtocolError("malformed command set")
+        found[element] = data[pos:stop]
+        pos = stop
+    return found
+
+
+def us_element(elements: dict[int, bytes], element: int) -> int | None:
+    """An US element of :func:`command_elements`'s result, None when absent."""
+    raw = elements.get(element)
+    return None if raw is None else _us(element, raw)
+
+
+def ui_element(elements: dict[int, bytes], element: int) -> str:
+    """A UI element of :func:`command_elements`'s result without padding; "" when absent."""
+    return _text(elements.get(element, b""))

@@ -58,7 +58,8 @@ def _job_id(stdout: str) -> str:
 
 def test_small_studies_go_together_over_one_association(scp: StorageScp, tmp_path: Path) -> None:
     studies = _studies(tmp_path, 6, 1)
-    run = run_cli("submit", "--jobs", "2", *_peer(scp), *_files(studies))
+    # --no-check: the associations counted are the job's own.
+    run = run_cli("submit", "--no-check", "--jobs", "2", *_peer(scp), *_files(studies))
     assert run.code == 0, run.stderr
     assert "files: 6 (stored 6, failed 0, not sent 0)" in run.stdout
     assert len(scp.associations) == 1  # one task for the six one-image studies
@@ -75,7 +76,8 @@ def test_embedded_mode_sends_studies_on_two_associations_at_once(
     scp.stall_on_store(1)
     runs: list[cluster.CliRun] = []
     # --chunk 8: studies of two files are not small enough to be packed together.
-    args: list[str | Path | int] = ["submit", "--jobs", "2", "--chunk", "8", "--report", report]
+    args: list[str | Path | int] = ["submit", "--no-check", "--jobs", "2", "--chunk", "8"]
+    args += ["--report", report]
     args += _peer(scp)
     args += _files(studies)
     thread = threading.Thread(target=lambda: runs.append(run_cli(*args)))
@@ -120,7 +122,7 @@ def test_embedded_no_halt_exit_codes_follow_storescu(scp: StorageScp, tmp_path: 
     # The peer refuses the association: nothing reached it, exit 1 as storescu.
     scp.reset()
     scp.reject_associations()
-    run = run_cli("submit", "--no-halt", *_peer(scp), *study.files)
+    run = run_cli("submit", "--no-check", "--no-halt", *_peer(scp), *study.files)
     assert run.code == 1
     assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout
 
@@ -136,7 +138,8 @@ def test_embedded_jobs_beyond_the_association_limit_are_announced(
 
 def test_embedded_retries_0_gives_up_at_once_counting_no_retry(tmp_path: Path) -> None:
     study = make_study(tmp_path / "s", images=2)
-    run = run_cli("submit", "--retries", "0", "127.0.0.1", free_port(), *study.files)
+    # --no-check: the job itself meets the peer that is down.
+    run = run_cli("submit", "--no-check", "--retries", "0", "127.0.0.1", free_port(), *study.files)
     assert run.code == 1
     assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout
     assert "retries:" not in run.stdout

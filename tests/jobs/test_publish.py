@@ -195,7 +195,9 @@ def test_submit_enqueues_on_the_broker_db_and_never_shows_the_password(
         monkeypatch.delenv(name)
     study = make_study(tmp_path / "s", images=2)
     url = _locked_url(locked_redis, 4)
-    run = run_cli("submit", "-d", "--broker", url, "--no-wait", "127.0.0.1", "1", *study.files)
+    run = run_cli(
+        "submit", "-d", "--no-check", "--broker", url, "--no-wait", "127.0.0.1", "1", *study.files
+    )
     assert run.code == 0, run.stderr
     job_id = run.stdout.split()[0]
     assert PASSWORD not in run.stdout + run.stderr
@@ -216,7 +218,8 @@ sys.exit(code)
 def test_submit_imports_neither_celery_nor_kombu(locked_redis: RedisServer, tmp_path: Path) -> None:
     study = make_study(tmp_path / "s", images=1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
-    argv = ["submit", "--broker", _locked_url(locked_redis, 5), "--no-wait", "127.0.0.1", "1"]
+    argv = ["submit", "--no-check", "--broker", _locked_url(locked_redis, 5), "--no-wait"]
+    argv += ["127.0.0.1", "1"]
     out = subprocess.run(
         [sys.executable, "-c", SUBMIT_AND_LIST_MODULES, *argv, *map(str, study.files)],
         cwd=REPO,

@@ -336,6 +336,10 @@ class Network:
         for host in self.hosts.values():
             for process in host.processes:
                 stop_process(process, signal.SIGKILL)
+                # A test that failed early leaves a process's pipes unread and open.
+                for stream in (process.stdin, process.stdout, process.stderr):
+                    if stream is not None:
+                        stream.close()
             _kill_netns_processes(host.netns)
             _ip("netns", "delete", host.netns, check=False)
         self.hosts.clear()

@@ -1,0 +1,58 @@
+"""``dispatch send``'s storage commitment options (``--commit``, ``--commit-port``,
+``--commit-timeout``) and their conversion into
+:class:`~dispatch.commitment.CommitmentSettings`."""
+
+from __future__ import annotations
+
+from dispatch.cli.cmdline import CommandLineError, OptionSpec, ParsedCommandLine, ValueSpec
+from dispatch.commitment import CommitmentSettings
+
+__all__ = ["COMMIT_SECTION", "commit_from", "commit_options"]
+
+COMMIT_SECTION = "storage commitment options"
+DEFAULT_COMMIT_TIMEOUT_S = 300.0
+
+
+def commit_options() -> list[OptionSpec]:
+    """The options, in :data:`COMMIT_SECTION`."""
+    return [
+        OptionSpec(
+            ("--commit",), "commit", section=COMMIT_SECTION,
+            help="request storage commitment of the stored files\n"
+            "(N-ACTION after the association; report per file)",
+        ),
+        OptionSpec(
+            ("--commit-port",), "commit_port", nargs=1, section=COMMIT_SECTION,
+            metavar="[a]ddress: [host:]port",
+            help="listen on a for reports the peer sends on an\n"
+            "association of its own (as our AE title, -aet)",
+        ),
+        OptionSpec(
+            ("--commit-timeout",), "commit_timeout", nargs=1,
+            value=ValueSpec("seconds", minimum=0.001), section=COMMIT_SECTION,
+            metavar="[s]econds: number (default: 300)",
+            help="wait at most s for the report; then pending",
+        ),
+    ]  # fmt: skip
+
+
+def commit_from(parsed: ParsedCommandLine, *, quiet: bool = False) -> CommitmentSettings | None:
+    """The commitment settings of a parsed command line; None without ``--commit``.
+    ``--commit-port`` and ``--commit-timeout`` are refused without it."""
+    enabled = parsed.last("commit") is not None
+    for dest in ("commit_port", "commit_timeout"):
+        occ = parsed.last(dest)
+        if occ is not None and not enabled:
+            name = occ.option.long_name
+            raise CommandLineError(f"{name} only allowed with --commit", quiet=quiet)
+    if not enabled:
+        return None
+    timeout_s = parsed.float_value("commit_timeout", DEFAULT_COMMIT_TIMEOUT_S, quiet=quiet)
+    listen = None
+    address = parsed.str_value("commit_port")
+    if address is not None:
+        host, _, port_text = address.rpartition(":")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise CommandLineError(f"invalid value for --commit-port: {address}", quiet=quiet)
+        listen = (host.strip("[]"), int(port_text))
+    return CommitmentSettings(timeout_s=timeout_s or DEFAULT_COMMIT_TIMEOUT_S, listen=listen)
