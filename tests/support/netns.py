@@ -242,7 +242,7 @@ class Host:
 
 def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:
     """Send ``sig`` to the process group of ``process``; SIGKILL it if it outlives
-    :data:`STOP_TIMEOUT_S`; reap it. Idempotent."""
+    :data:`STOP_TIMEOUT_S`; reap it; close the pipes to it. Idempotent."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
@@ -255,6 +255,9 @@ def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> N
     # Members of the group that outlive its leader (storescp's forked children) go too.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 class Network:
