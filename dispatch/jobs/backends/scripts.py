@@ -30,6 +30,10 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "slot_acquire": ("now_ms",),
     "slot_renew": ("now_ms",),
     "slot_count": ("now_ms",),
+    # destinations that cannot be reached
+    "destination_probe": (),
+    "destination_failed": (),
+    "add_wait": (),
 }
 """Every script by name, with the libraries put in front of it, in that order."""
 
