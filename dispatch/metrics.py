@@ -83,6 +83,9 @@ QUEUE_DEPTH = "dispatch_queue_depth"
 """Gauge (collected at scrape time): messages waiting in the broker queue."""
 JOBS_RUNNING = "dispatch_jobs_running"
 """Gauge (collected at scrape time): jobs in the running state."""
+DESTINATION_WAITING = "dispatch_destination_waiting_since_seconds"
+"""Gauge (collected at scrape time): since when each destination of the live jobs is
+unreachable (Unix time), 0 while it is not."""
 
 
 def _declare(destination: str) -> None:
@@ -146,9 +149,11 @@ class ScrapeTimeGauges:
         self,
         queue_depths: Callable[[], dict[str, int]] | None = None,
         jobs_running: Callable[[], int] | None = None,
+        destinations_waiting: Callable[[], dict[str, float]] | None = None,
     ) -> None:
         self._queue_depths = queue_depths
         self._jobs_running = jobs_running
+        self._destinations_waiting = destinations_waiting
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if self._queue_depths is not None:
@@ -167,8 +172,26 @@ class ScrapeTimeGauges:
             try:
                 running = self._jobs_running()
             except Exception:  # as above
-                return
-            yield GaugeMetricFamily(JOBS_RUNNING, "Jobs in the running state.", value=running)
+                running = None
+            if running is not None:
+                yield GaugeMetricFamily(JOBS_RUNNING, "Jobs in the running state.", value=running)
+        yield from self._waiting()
+
+    def _waiting(self) -> Iterator[GaugeMetricFamily]:
+        if self._destinations_waiting is None:
+            return
+        try:
+            waiting = self._destinations_waiting()
+        except Exception:  # as above
+            return
+        family = GaugeMetricFamily(
+            DESTINATION_WAITING,
+            "When the destination became unreachable (Unix time), 0 while it is not waited for.",
+            labels=["destination"],
+        )
+        for destination, since in sorted(waiting.items()):
+            family.add_metric([destination], since)
+        yield family
 
 
 def start_observing(address: str, extra: Collector | None = None) -> PrometheusObserver:

@@ -144,6 +144,17 @@ def _jobs_running() -> int:
     return sum(1 for job in jobs if job.state is JobState.RUNNING)
 
 
+def _destinations_waiting() -> dict[str, float]:
+    """Since when each destination of the running jobs is waited for (0: it is not)."""
+    from dispatch.jobs.model import JobState
+    from workers.context import context
+
+    store = context().store
+    jobs = store.jobs(limit=RUNNING_JOBS_SCANNED)
+    live = {job.destination for job in jobs if job.state in (JobState.QUEUED, JobState.RUNNING)}
+    return {name: store.destination(name).since for name in live}
+
+
 class MetricsStep(bootsteps.StartStopStep):  # type: ignore[misc]
     """Sets up multiprocess mode when the worker is built, serves on start."""
 
@@ -176,7 +187,7 @@ class MetricsStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
         registry = CollectorRegistry()
         registry.register(_LiveProcesses(self.path))
-        gauges = ScrapeTimeGauges(_QueueDepths(worker), _jobs_running)
+        gauges = ScrapeTimeGauges(_QueueDepths(worker), _jobs_running, _destinations_waiting)
         self.server, _thread = serve(self.address, registry, gauges)
         log.info("metrics on %s (/metrics)", self.address)
 

@@ -96,10 +96,16 @@ def _store(args: argparse.Namespace) -> JobStore:
 
 def _status(argv: Sequence[str]) -> int:
     from dispatch.cli.progress import progress_line, summary_lines
+    from dispatch.jobs.destinations import waiting_line
 
     args = _parser("status", "show a job's state, counts, rate and failures").parse_args(argv)
-    snapshot = _store(args).progress(args.job)
+    store = _store(args)
+    snapshot = store.progress(args.job)
     print(progress_line(snapshot))
+    if not snapshot.is_finished:
+        waiting = store.destination(snapshot.destination)
+        if waiting.waiting:
+            print(waiting_line(waiting))
     for line in summary_lines(snapshot):
         print(line)
     return 0

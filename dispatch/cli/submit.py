@@ -68,6 +68,11 @@ def _queue_options() -> list[OptionSpec]:
             section=_Q, metavar="[n]umber: integer",
             help="retry transient failures n times (default: settings file, 3)",
         ),
+        OptionSpec(
+            ("--retry-for",), "retry_for", nargs=1, section=_Q, metavar="[d]uration: string",
+            help="wait out a peer that cannot be reached for d (90s, 30m, 4h; default:\n"
+            "settings file, 4h)",
+        ),
         number(
             ("--jobs",), "jobs", "[n]umber: integer",
             "parallel associations without a broker (default: 2)",
@@ -110,6 +115,7 @@ class QueueOptions:
     wait: bool
     check: bool = True
     """Check the destination before the scan (``--no-check``: False)."""
+    retry_for: str | None = None
 
 
 def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
@@ -127,6 +133,7 @@ def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
         jobs=parsed.int_value("jobs", 2) or 2,
         wait=sys.stdout.isatty() if wait is None else bool(wait),
         check=parsed.last("no_check") is None,
+        retry_for=parsed.str_value("retry_for"),
     )
     return send, queue
 
@@ -150,14 +157,22 @@ def submission(send: SendOptions, queue: QueueOptions) -> Submission:
     ``dispatch submit`` does not take together."""
     from dispatch.cli.send import association_settings
     from dispatch.jobs.config import load_config
+    from dispatch.jobs.destinations import parse_duration
     from dispatch.jobs.submit import Inputs, Submission
 
-    overrides = {
+    overrides: dict[str, object] = {
         "broker_url": queue.broker,
         "retries": queue.retries,
         "chunk_files": queue.chunk,
         "max_associations": queue.max_associations,
     }
+    if queue.retry_for is not None:
+        try:
+            overrides["retry_for_s"] = parse_duration(queue.retry_for)
+        except ValueError:
+            raise UsageError(
+                f"bad --retry-for {queue.retry_for!r}: expected a duration such as 90s, 30m, 4h"
+            ) from None
     config = load_config(queue.config, overrides=overrides)
     if send.propose_own:
         # A job proposes one set of contexts for all its chunks, known before the scan ends.
@@ -266,4 +281,8 @@ def _observe_in_process(address: str, store: JobStore, spec: JobSpec) -> SendObs
         except UnknownJob:
             return 0
 
-    return start_observing(address, ScrapeTimeGauges(jobs_running=running))
+    def waiting() -> dict[str, float]:
+        return {spec.destination: store.destination(spec.destination).since}
+
+    gauges = ScrapeTimeGauges(jobs_running=running, destinations_waiting=waiting)
+    return start_observing(address, gauges)

@@ -64,6 +64,10 @@ class JobsConfig:
     identity_password: str = field(default="", repr=False)
     """A worker's user identity password, sent with a job's -usr (secret: never in job
     records; see :mod:`dispatch.jobs.secrets`)."""
+    retry_for_s: float = 4 * 3600.0
+    """Default of ``--retry-for``: how long a job waits out a destination it cannot reach
+    (connection refused, reset or timed out, association rejected-transient) before the
+    chunks waiting for it give up; not counted in ``retries``."""
 
     @property
     def redis_url(self) -> str:
@@ -79,6 +83,8 @@ class JobsConfig:
                 "visibility_timeout_s must exceed retry_cap_s plus three leases: a retry"
                 " countdown longer than the visibility timeout duplicates tasks"
             )
+        if self.retry_for_s < 0:
+            raise UsageError("retry_for_s must be >= 0")
         if self.retries < 0 or self.chunk_files < 1 or self.max_associations < 1:
             raise UsageError("retries must be >= 0, chunk_files and max_associations >= 1")
         return self

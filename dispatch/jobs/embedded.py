@@ -3,8 +3,10 @@
 The very same :func:`~dispatch.jobs.runner.run_chunk` and retry decision
 (:func:`~dispatch.jobs.attempt.attempt_chunk`) as on the workers, the same job records
 (a :class:`~dispatch.jobs.store.MemoryJobStore` by default) and the same retries with
-backoff; ``jobs`` threads give at most that many associations at once (and never more
-than the job's ``max_associations``).
+backoff, and the same waiting for a destination that cannot be reached (its state in
+the store; the threads are one worker, so none hands a chunk back to another);
+``jobs`` threads give at most that many associations at once (and never more than the
+job's ``max_associations``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dispatch.jobs.attempt import Backoff, attempt_chunk
+from dispatch.jobs.attempt import Backoff, Reach, attempt_chunk
 from dispatch.jobs.backends.memory import MemorySlots
 from dispatch.jobs.model import Chunk, JobSpec
 from dispatch.jobs.runner import ProgressSink, run_chunk
@@ -76,6 +78,8 @@ class EmbeddedRun:
         self.on_progress = on_progress
         self.backoff = backoff if backoff is not None else Backoff()
         self.lease_s = lease_s
+        # One worker: the same destination state as the workers', kept in ``store``.
+        self.reach = Reach(self.backoff.base_s, self.backoff.cap_s, hold_s=lease_s)
         self._order = itertools.count()
         self._pending: list[tuple[float, int, Chunk]] = []
         self._cond = threading.Condition()
@@ -132,9 +136,16 @@ class EmbeddedRun:
             chunk,
             store,
             lambda: run_chunk(
-                spec, chunk, store, self.slots, lease_s=self.lease_s, on_progress=self.on_progress
+                spec,
+                chunk,
+                store,
+                self.slots,
+                lease_s=self.lease_s,
+                on_progress=self.on_progress,
+                observer=self.reach.observer(store),
             ),
             self.backoff,
+            self.reach,
         )
         if decision.later:
             return _BUSY_DELAY_S

@@ -286,6 +286,8 @@ class JobSpec:
     max_associations: int
     destination: str
     queue: str = "dispatch"
+    retry_for_s: float = 4 * 3600.0
+    """How long the job's chunks wait out a destination they cannot reach."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,6 +299,7 @@ class JobSpec:
             "max_associations": self.max_associations,
             "destination": self.destination,
             "queue": self.queue,
+            "retry_for_s": self.retry_for_s,
         }
 
     @classmethod
@@ -310,6 +313,7 @@ class JobSpec:
             max_associations=int(data["max_associations"]),
             destination=str(data["destination"]),
             queue=str(data.get("queue", "dispatch")),
+            retry_for_s=float(data.get("retry_for_s", 4 * 3600.0)),
         )
 
 

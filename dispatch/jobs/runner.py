@@ -29,7 +29,13 @@ from enum import StrEnum
 from itertools import chain
 
 from dispatch.dicomfile import WHOLE_READ_MAX
-from dispatch.errors import DispatchError, TransientError
+from dispatch.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    DispatchError,
+    NetworkTimeout,
+    TransientError,
+)
 from dispatch.identities import inventor_for
 from dispatch.jobs.model import Chunk, FileRef, JobSpec, JobState
 from dispatch.jobs.slots import Heartbeat, SlotPool, wait_for_slot
@@ -90,6 +96,12 @@ class ChunkResult:
     """With RETRY after a 0xA7xx answer: that status."""
     job_finished: bool = False
     """This run finished the job's last chunk."""
+    reason: str = ""
+    """With RETRY: why, one of :data:`dispatch.observe.RETRY_REASONS` (``association``:
+    the destination could not be reached or refused the association)."""
+    unreachable: bool = False
+    """With RETRY ``association``: no answer from the destination at all (connection
+    refused, reset or timed out), as opposed to an association it rejected."""
 
 
 def default_holder() -> str:
@@ -339,6 +351,7 @@ class _Run:
         status: int | None = None,
         *,
         reason: str,
+        unreachable: bool = False,
     ) -> ChunkResult:
         """``reason``: one of :data:`dispatch.observe.RETRY_REASONS`."""
         self.flush()
@@ -357,6 +370,8 @@ class _Run:
             error=error,
             failed_path=path,
             failed_status=status,
+            reason=reason,
+            unreachable=unreachable,
         )
 
     def send(self, todo: list[FileRef]) -> ChunkResult:
@@ -385,7 +400,9 @@ class _Run:
             try:
                 assoc = Association.open(spec.settings)
             except TransientError as exc:
-                return self.retry(todo[done:], f"association failed: {exc}", reason="association")
+                unreachable = isinstance(exc, (ConnectFailed, NetworkTimeout, ConnectionLost))
+                error = f"association failed: {exc}"
+                return self.retry(todo[done:], error, reason="association", unreachable=unreachable)
             except DispatchError as exc:
                 self._refused(todo[done:], f"association failed: {exc}")
                 break

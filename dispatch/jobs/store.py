@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dispatch.errors import JobNotFinished, UnknownJob
+from dispatch.jobs.destinations import DestinationState
 from dispatch.jobs.model import Chunk, JobSpec, JobState
 from dispatch.outcome import FileOutcome
 
@@ -243,6 +244,43 @@ class JobStore(Protocol):
         stalled longer than its lease, while scanning): the job records "submission
         interrupted after N files", takes no more chunks, and ends ``interrupted`` once
         the chunks it has are done (at once when they are). Returns their ids."""
+
+    # -- destinations that cannot be reached (see dispatch.jobs.destinations) ----------
+
+    def destination(self, destination: str) -> DestinationState:
+        """What is known of ``destination``'s reachability (an empty state when
+        nothing is)."""
+
+    def claim_probe(
+        self, destination: str, now: float, hold_s: float
+    ) -> tuple[bool, DestinationState]:
+        """May a chunk try ``destination`` now? Atomically: yes when it is not waiting;
+        when it is and its next try is due, yes for one caller only (the next try moves
+        ``hold_s`` ahead, so that the others wait while this one tries); otherwise no.
+        Returns the answer and the state as it was read."""
+
+    def destination_failed(
+        self,
+        destination: str,
+        by: str,
+        error: str,
+        now: float,
+        base_s: float,
+        cap_s: float,
+        fraction: float,
+    ) -> DestinationState:
+        """Worker ``by`` could not reach ``destination`` at ``now`` (``error``):
+        atomically, it is waiting since ``now`` unless it was already, one failure
+        more, its next try after :func:`~dispatch.jobs.backoff.wait_s` of the failures
+        in a row (``fraction`` its random part). Returns the new state."""
+
+    def destination_reached(self, destination: str, by: str, now: float) -> None:
+        """Worker ``by`` had an association accepted by ``destination`` at ``now``: it
+        waits no more."""
+
+    def add_wait(self, job_id: str) -> int:
+        """Count, in the job's retries (not a chunk's), a chunk's failure to reach its
+        destination; return the job's retries. 0 for an unknown job."""
 
 
 def __getattr__(name: str) -> Any:

@@ -162,6 +162,24 @@ def _check(request: Submission, watchers: Watchers) -> None:
 
         # The settings for the inputs' classes differ in their contexts only.
         refuse_secrets_for_broker(request.settings)
+        if _is_loopback(request.settings.host):
+            log.warning(
+                "peer %s: each worker resolves it on its own host, where it names that host",
+                request.settings.host,
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` (or a name under it) or a loopback address."""
+    import ipaddress
+
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _files(inputs: Inputs) -> Iterator[str | FileOutcome]:
@@ -193,6 +211,7 @@ def _spec(request: Submission, settings: AssociationSettings) -> JobSpec:
         max_associations=limit,
         destination=destination_of(settings),
         queue=config.queue,
+        retry_for_s=config.retry_for_s,
     )
 
 

@@ -139,7 +139,10 @@ def test_embedded_jobs_beyond_the_association_limit_are_announced(
 def test_embedded_retries_0_gives_up_at_once_counting_no_retry(tmp_path: Path) -> None:
     study = make_study(tmp_path / "s", images=2)
     # --no-check: the job itself meets the peer that is down.
-    run = run_cli("submit", "--no-check", "--retries", "0", "127.0.0.1", free_port(), *study.files)
+    run = run_cli(
+        "submit", "--no-check", "--retries", "0", "--retry-for", "0s", "127.0.0.1", free_port(),
+        *study.files,
+    )  # fmt: skip
     assert run.code == 1
     assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout
     assert "retries:" not in run.stdout

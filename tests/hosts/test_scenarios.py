@@ -13,8 +13,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from tests.hosts.support import HostRedis, HostWorker, Peer, Site, Submission
 from tests.support.dicom_files import Study
 from tests.support.netns import wait_until
@@ -111,13 +109,6 @@ def test_relative_paths_with_workers_in_another_directory(
     assert_delivered(site, submission, code, studies, peer, window=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a worker that cannot connect spends its chunk's retries within a second:"
-    " 'retries exhausted: ... no route to host' and the job halts, though the other worker"
-    " reaches the peer",
-)
 def test_the_peer_reachable_from_one_worker_host_only(
     site: Site, shared_redis: str, peer: Peer, studies: list[Study]
 ) -> None:
@@ -132,12 +123,6 @@ def test_the_peer_reachable_from_one_worker_host_only(
 PEER_OUTAGE_S = 10.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="connection refused spends a chunk's retries within a second: a short outage"
-    " ends in 'retries exhausted: ... connection refused' and the job halts",
-)
 def test_the_peer_down_at_first_then_back(
     site: Site, shared_redis: str, stopped_peer: Peer, studies: list[Study]
 ) -> None:

@@ -99,12 +99,12 @@ def test_no_retries_allowed_counts_no_retry(tmp_path: Path) -> None:
     request = Submission(
         inputs=Inputs(tuple(str(f) for f in study.files)),
         settings=_settings("127.0.0.1", free_port()),
-        config=JobsConfig(retries=0),
+        config=JobsConfig(retries=0, retry_for_s=0),
     )
     done = submit(request)
     assert done.final is not None
     assert (done.final.state, done.final.not_sent, done.final.retries) == (JobState.HALTED, 2, 0)
-    assert all(o.reason.startswith("retries exhausted: association failed")
+    assert all(o.reason.startswith("association failed") and "(--retry-for 0s ran out)" in o.reason
                for o in _outcomes(done).values())  # fmt: skip
 
 

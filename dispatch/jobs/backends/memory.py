@@ -12,9 +12,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dispatch.errors import JobNotFinished, UnknownJob
+from dispatch.jobs.backoff import wait_s
+from dispatch.jobs.destinations import DestinationState
 from dispatch.jobs.model import Chunk, JobSpec, JobState, failure_key, final_state
 from dispatch.jobs.store import JobProgress
 from dispatch.outcome import FileOutcome, Outcome
@@ -64,6 +66,7 @@ class MemoryJobStore:
         self._jobs: dict[str, _Job] = {}
         self._locks: dict[tuple[str, str], tuple[str, float]] = {}
         self._leases: dict[tuple[str, str], float] = {}
+        self._destinations: dict[str, DestinationState] = {}
 
     def _job(self, job_id: str) -> _Job:
         try:
@@ -369,6 +372,59 @@ class MemoryJobStore:
                     self._finish(job)
                 closed.append(job_id)
         return closed
+
+    def destination(self, destination: str) -> DestinationState:
+        with self._lock:
+            return self._destinations.get(destination, DestinationState(destination))
+
+    def claim_probe(
+        self, destination: str, now: float, hold_s: float
+    ) -> tuple[bool, DestinationState]:
+        with self._lock:
+            state = self._destinations.get(destination, DestinationState(destination))
+            if not state.waiting:
+                return True, state
+            if state.next_try > now:
+                return False, state
+            self._destinations[destination] = replace(state, next_try=now + hold_s)
+            return True, state
+
+    def destination_failed(
+        self,
+        destination: str,
+        by: str,
+        error: str,
+        now: float,
+        base_s: float,
+        cap_s: float,
+        fraction: float,
+    ) -> DestinationState:
+        with self._lock:
+            state = self._destinations.get(destination, DestinationState(destination))
+            if not state.waiting:
+                state = replace(state, since=now, failures=0)
+            state = replace(
+                state,
+                error=error,
+                failures=state.failures + 1,
+                next_try=now + wait_s(state.failures, base_s, cap_s, fraction),
+            )
+            self._destinations[destination] = state
+            return state
+
+    def destination_reached(self, destination: str, by: str, now: float) -> None:
+        with self._lock:
+            self._destinations[destination] = DestinationState(
+                destination, reached_at=now, reached_by=by
+            )
+
+    def add_wait(self, job_id: str) -> int:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return 0
+            job.retries += 1
+            return job.retries
 
 
 class MemorySlots:

@@ -40,6 +40,9 @@ with ``benchmarks/bench_scale.py``: 15.6 bytes a file for a million). Which chun
 belongs to is known from the chunks this store wrote or read (a bounded cache; a path
 found in none of them is looked for in every chunk of the job).
 
+    P:destination:<destination>  hash: since, error, next_try, failures, reached_at,
+                           reached_by (see :mod:`dispatch.jobs.destinations`)
+
 Every job key gets the job TTL, renewed on activity. Updates that must not interleave
 run as Lua scripts (:mod:`dispatch.jobs.backends.scripts`). Leases use the Redis
 server's clock, so hosts need not agree. Every command's redis-py error is raised as
@@ -61,6 +64,7 @@ from typing import Any, NamedTuple
 from dispatch.errors import JobNotFinished, UnknownJob
 from dispatch.jobs.backends.broker_errors import broker_command, map_broker_errors
 from dispatch.jobs.backends.scripts import register
+from dispatch.jobs.destinations import DestinationState
 from dispatch.jobs.model import (
     Chunk,
     FileRef,
@@ -158,6 +162,10 @@ class RedisJobStore:
 
         self._hold = register(client, "hold_submission")
         self._close_interrupted = register(client, "close_interrupted")
+
+        self._probe = register(client, "destination_probe")
+        self._dest_failed = register(client, "destination_failed")
+        self._add_wait = register(client, "add_wait")
 
     @classmethod
     def from_url(
@@ -663,6 +671,71 @@ class RedisJobStore:
         return [
             str(job_id) for job_id in self._close_interrupted(keys=[self._submissions], args=args)
         ]
+
+    # -- destinations that cannot be reached -----------------------------------------
+
+    def _destination(self, destination: str) -> str:
+        return f"{self.prefix}:destination:{destination}"
+
+    @broker_command
+    def destination(self, destination: str) -> DestinationState:
+        return _destination_state(destination, self._r.hgetall(self._destination(destination)))
+
+    @broker_command
+    def claim_probe(
+        self, destination: str, now: float, hold_s: float
+    ) -> tuple[bool, DestinationState]:
+        go, flat = self._probe(keys=[self._destination(destination)], args=[now, hold_s])
+        return int(go) == 1, _destination_state(destination, _pairs(flat))
+
+    @broker_command
+    def destination_failed(
+        self,
+        destination: str,
+        by: str,
+        error: str,
+        now: float,
+        base_s: float,
+        cap_s: float,
+        fraction: float,
+    ) -> DestinationState:
+        args = [f"{now:.3f}", error, base_s, cap_s, fraction, self.ttl_ms]
+        flat = self._dest_failed(keys=[self._destination(destination)], args=args)
+        return _destination_state(destination, _pairs(flat))
+
+    @broker_command
+    def destination_reached(self, destination: str, by: str, now: float) -> None:
+        key = self._destination(destination)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={"reached_at": f"{now:.3f}", "reached_by": by})
+        pipe.pexpire(key, self.ttl_ms)
+        pipe.execute()
+
+    @broker_command
+    def add_wait(self, job_id: str) -> int:
+        return int(self._add_wait(keys=[self._key(job_id, "meta")]))
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """A flat HGETALL reply of a script as a dict."""
+    items = [str(item) for item in flat]
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _destination_state(destination: str, fields: dict[str, str]) -> DestinationState:
+    def num(name: str) -> float:
+        return float(fields.get(name) or 0.0)
+
+    return DestinationState(
+        destination,
+        since=num("since"),
+        error=fields.get("error", ""),
+        next_try=num("next_try"),
+        failures=int(num("failures")),
+        reached_at=num("reached_at"),
+        reached_by=fields.get("reached_by", ""),
+    )
 
 
 def _outcomes_json(outcomes: Sequence[FileOutcome]) -> str:

@@ -33,6 +33,10 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     # interrupted submissions
     "hold_submission": ("now_ms",),
     "close_interrupted": ("now_ms", "finish_job"),
+    # destinations that cannot be reached
+    "destination_probe": (),
+    "destination_failed": (),
+    "add_wait": (),
 }
 """Every script by name, with the libraries put in front of it, in that order."""
 
