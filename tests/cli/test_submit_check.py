@@ -50,7 +50,10 @@ def test_the_check_is_one_association_with_the_jobs_contexts(
 
 def test_no_check_lets_the_job_meet_the_peer_itself(tmp_path: Path) -> None:
     study = make_study(tmp_path / "s", images=2)
-    run = run_cli("submit", "--no-check", "--retries", "0", "127.0.0.1", free_port(), *study.files)
+    run = run_cli(
+        "submit", "--no-check", "--retries", "0", "--retry-for", "0s", "127.0.0.1", free_port(),
+        *study.files,
+    )  # fmt: skip
     assert run.code == 1
     assert "destination check failed" not in run.stderr
     assert "files: 2 (stored 0, failed 0, not sent 2)" in run.stdout

@@ -49,7 +49,7 @@ def test_a_peer_down_at_first_then_back_gets_every_file(
 ) -> None:
     study = make_study(tmp_path / "s", images=6)
     host, port = late_peer
-    run = run_cli("submit", "--jobs", "2", "--chunk", "2", host, port, *study.files)
+    run = run_cli("submit", "--no-check", "--jobs", "2", "--chunk", "2", host, port, *study.files)
     assert run.code == 0, run.stderr
     assert "files: 6 (stored 6, failed 0, not sent 0)" in run.stdout
     stored = Counter(s.sop_instance_uid for s in scp.stores if s.status == 0)
@@ -64,7 +64,7 @@ def test_a_peer_that_never_comes_is_given_up_after_retry_for(tmp_path: Path, hal
     report = tmp_path / "report.jsonl"
     options: list[str | Path] = ["--retry-for", "2s", "--report", report]
     options += [] if halt else ["--no-halt"]
-    run = run_cli("submit", *options, "127.0.0.1", free_port(), *study.files)
+    run = run_cli("submit", "--no-check", *options, "127.0.0.1", free_port(), *study.files)
     assert run.code == 1, run.stderr
     assert "files: 3 (stored 0, failed 0, not sent 3)" in run.stdout
     outcomes = [json.loads(line) for line in report.read_text().splitlines()]
@@ -106,7 +106,9 @@ def test_a_loopback_peer_for_workers_is_warned_of(
 ) -> None:
     monkeypatch.setenv("DISPATCH_QUEUE", f"nobody-{free_port()}")  # no worker takes it
     study = make_study(tmp_path / "s", images=1)
-    run = run_cli("submit", "--broker", redis_url, "--no-wait", "localhost", 104, *study.files)
+    run = run_cli(
+        "submit", "--no-check", "--broker", redis_url, "--no-wait", "localhost", 104, *study.files
+    )
     assert run.code == 0, run.stderr
     assert "peer localhost: each worker resolves it on its own host" in run.stderr
     run_cli("cancel", run.stdout.split()[0], "--broker", redis_url)

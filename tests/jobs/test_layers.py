@@ -51,3 +51,27 @@ def test_the_engine_knows_nothing_of_jobs_metrics_or_the_command_line() -> None:
         [sys.executable, "-c", ENGINE_CHECK], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+FLOORS_CHECK = """
+import sys
+import dispatch.storescu, dispatch.echo, dispatch.jobs.submit, dispatch.jobs.attempt
+print(','.join(sorted(m for m in sys.modules if m.startswith('dispatch.cli'))))
+import dispatch.transfer
+"""
+
+TRANSFER_CHECK = """
+import sys
+import dispatch.transfer
+print(','.join(sorted(
+    m for m in sys.modules if m in ('dispatch.storescu', 'dispatch.echo')
+    or m.startswith(('dispatch.jobs', 'dispatch.cli'))
+)))
+"""
+
+
+def test_the_use_cases_can_be_driven_without_the_command_line() -> None:
+    for check in (FLOORS_CHECK, TRANSFER_CHECK):
+        out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == ""
