@@ -195,11 +195,14 @@ def _request(assoc: Association, prepared: Prepared, policy: SendPolicy) -> File
     sop_instance = _strip_padding(info.sop_instance_uid, policy)
     identity = prepared.identity
     replace = None
+    verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
     if identity is not None:
         # The C-STORE names the instance the peer receives: the invented one.
         sop_instance, replace = identity.sop_instance_uid, identity.replacements()
-        log.info("Inventing Identifying Information (%s)", identity.describe())
-    log.info("Sending file: %s", printable(path))
+        if verbose:
+            log.info("Inventing Identifying Information (%s)", identity.describe())
+    if verbose:
+        log.info("Sending file: %s", printable(path))
     target = context.transfer_syntax
     as_stored = target == info.transfer_syntax and not (
         bool(replace) or (not policy.new_vrs and target != IMPLICIT_LE)
