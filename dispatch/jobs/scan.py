@@ -144,15 +144,16 @@ class Scanner:
     task's fixed costs (a message, an association) then weigh on hundreds of files,
     not on one or two.
 
-    The chunks fill the ``parallel`` associations the job may use: no chunk cut while
-    ``n`` files have been scanned holds more than ``n / parallel`` of them (unless one
-    study alone is bigger), so that a small job is not sent by one association while
-    others could help. The pack size is the smaller of ``pack_files`` and that share
-    (at the end: of the files still pending); a study that reaches ``max_files``
-    goes out in pieces of that share when it is smaller; and studies are not handed
-    out for going quiet before ``parallel * pack_files`` files were scanned (at most
-    ``hold_files``), so that a job that small is cut once its scan ended, into even
-    parts. With ``parallel`` 1 the sizes are ``pack_files`` and ``max_files``.
+    The chunks fill the ``parallel`` associations the job may use: a chunk cut while
+    ``n`` files have been scanned holds about ``n / parallel`` of them at most (a pack
+    may go over by part of its last study, and a study of its own may be bigger), so
+    that a small job is not sent by one association while others could help. The pack
+    size is the smaller of ``pack_files`` and that share (at the end: of the files
+    still pending); a study that reaches ``max_files`` goes out in pieces of that share
+    when it is smaller; and studies are not handed out for going quiet before
+    ``parallel * pack_files`` files were scanned (at most ``hold_files``), so that a job
+    that small is cut once its scan ended, into even parts. With ``parallel`` 1 the
+    sizes are ``pack_files`` and ``max_files``.
 
     A study may span several chunks, and a chunk may hold several small studies; no
     chunk holds more than ``max_files``, and a study of at most ``max_files`` is split
