@@ -333,6 +333,9 @@ class Network:
         for host in self.hosts.values():
             for process in host.processes:
                 stop_process(process, signal.SIGKILL)
+                # A pipe the caller asked for (stdout=PIPE) is closed with its process.
+                if process.stdout is not None:
+                    process.stdout.close()
             _kill_netns_processes(host.netns)
             _ip("netns", "delete", host.netns, check=False)
         self.hosts.clear()
