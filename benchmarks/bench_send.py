@@ -57,6 +57,7 @@ STORESCU = "/usr/bin/storescu"
 STORESCP = "/usr/bin/storescp"
 GNU_TIME = "/usr/bin/time"
 HOST = "127.0.0.1"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = "redis-server"
 RUN_TIMEOUT_S = 600.0
 PEER_START_TIMEOUT_S = 10.0
@@ -90,6 +91,8 @@ class Run:
     output_tail: str
     problem: str = ""
     """Set by a case's check when the run exited 0 but did not do the whole job."""
+    worker_cpu_seconds: float | None = None
+    """For runs through the workers: their processes' user + system CPU during the run."""
 
     @property
     def ok(self) -> bool:
@@ -288,8 +291,7 @@ class Cluster:
                 self.worker_processes.append(
                     subprocess.Popen(
                         [str(dispatch_executable()), "worker", "--broker", self.url,
-                         "--concurrency", str(self.concurrency), "--hostname", f"bench{n}@%h",
-                         "--loglevel", "warning"],
+                         "--concurrency", str(self.concurrency), "--hostname", f"bench{n}@%h"],
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                         env=DISPATCH_ENV, start_new_session=True,
                     )
@@ -306,6 +308,11 @@ class Cluster:
                 self.stop()
                 raise RuntimeError(f"the workers did not become ready:\n{tail}")
             time.sleep(0.05)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU used so far by the workers: every process of their trees,
+        with the children they reaped (a pool process replaced)."""
+        return sum(tree_cpu_seconds(w.pid) for w in self.worker_processes)
 
     def alive(self) -> bool:
         """Whether Redis and every worker still run."""
@@ -343,6 +350,83 @@ class Cluster:
             self._logdir.cleanup()
             self._logdir = None
         self.logs.clear()
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of ``root`` and its live descendants, from ``/proc``, with that
+    of the children they reaped. Processes that vanish meanwhile count as nothing."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces: the fields after it are counted
+        # from its closing parenthesis.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+# --- the link with a round trip ------------------------------------------------------
+
+
+@dataclass
+class Link:
+    """A delaying TCP proxy (``tests.support.delay_proxy``) in front of a peer: a link
+    with a round trip of ``rtt_ms``, restarted on demand."""
+
+    rtt_ms: float
+    target_port: int = 0
+    port: int = 0
+    process: subprocess.Popen[str] | None = None
+
+    def ensure(self, target_port: int) -> int:
+        """The proxy's port, started (again) when not running or its peer moved."""
+        if self.process is not None and self.process.poll() is None:
+            if self.target_port == target_port:
+                return self.port
+            self.stop()
+        self.target_port = target_port
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.delay_proxy", "--listen", f"{HOST}:0",
+             "--target", f"{HOST}:{target_port}", "--rtt-ms", f"{self.rtt_ms:g}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, cwd=PROJECT_ROOT,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("listening "):
+            self.stop()
+            raise RuntimeError("the delay proxy did not start")
+        self.port = int(line.rsplit(":", 1)[1])
+        return self.port
+
+    def stop(self) -> None:
+        """Stop the proxy (only the process this object started)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
 
 
 # --- cases -----------------------------------------------------------------------
@@ -426,6 +510,13 @@ class Case:
     description: str = ""
     needs_cluster: bool = False
     """The Redis server and workers must run (see :class:`Cluster`)."""
+    cluster_shape: tuple[int, int] | None = None
+    """(workers, concurrency) of its cluster; None: the ``--workers`` and
+    ``--worker-concurrency`` of the command line."""
+    rtt_ms: float = 0.0
+    """Both senders reach the peer through a :class:`Link` with this round trip."""
+    worker_us_target: float | None = None
+    """Also a target: the workers' CPU per file (median, microseconds) at most this."""
     check: RunCheck | None = None
     """Applied to every dispatch run that exited 0."""
     sanity: CommandBuilder | None = None
@@ -433,12 +524,17 @@ class Case:
     summary must say that every file was stored (for commands that print none)."""
 
 
+def _dirs(c: corpora.Corpus) -> list[str]:
+    """The options naming the corpus's directory (recursively when it has subdirectories)."""
+    return ["+sd", *(["+r"] if c.recursive else []), str(c.directory)]
+
+
 def _dispatch_dir(where: Where, c: corpora.Corpus) -> list[str]:
-    return [str(dispatch_executable()), "send", HOST, str(where.port), "+sd", str(c.directory)]
+    return [str(dispatch_executable()), "send", HOST, str(where.port), *_dirs(c)]
 
 
 def _storescu_dir(where: Where, c: corpora.Corpus) -> list[str]:
-    return [STORESCU, "+sd", HOST, str(where.port), str(c.directory)]
+    return [STORESCU, HOST, str(where.port), *_dirs(c)]
 
 
 def _dispatch_file(where: Where, c: corpora.Corpus) -> list[str]:
@@ -449,23 +545,26 @@ def _storescu_file(where: Where, c: corpora.Corpus) -> list[str]:
     return [STORESCU, HOST, str(where.port), str(c.first_file())]
 
 
-def _submit_redis(where: Where, c: corpora.Corpus) -> list[str]:
-    return [
-        str(dispatch_executable()), "submit", "--broker", where.broker, "--wait", "-q",
-        "--max-associations", "2", HOST, str(where.port), "+sd", str(c.directory),
-    ]  # fmt: skip
+def _submit_redis(associations: int) -> CommandBuilder:
+    def build(where: Where, c: corpora.Corpus) -> list[str]:
+        return [
+            str(dispatch_executable()), "submit", "--broker", where.broker, "--wait", "-q",
+            "--max-associations", str(associations), HOST, str(where.port), *_dirs(c),
+        ]  # fmt: skip
+
+    return build
 
 
-def _submit_embedded(where: Where, c: corpora.Corpus) -> list[str]:
-    return [
-        str(dispatch_executable()), "submit", "--jobs", "2", "-q",
-        HOST, str(where.port), "+sd", str(c.directory),
-    ]  # fmt: skip
+def _submit_embedded(jobs: int, quiet: bool = True) -> CommandBuilder:
+    """``quiet`` False: without ``-q``, so that it prints the job summary."""
 
+    def build(where: Where, c: corpora.Corpus) -> list[str]:
+        return [
+            str(dispatch_executable()), "submit", "--jobs", str(jobs), *(["-q"] if quiet else []),
+            HOST, str(where.port), *_dirs(c),
+        ]  # fmt: skip
 
-def _submit_embedded_verbose(where: Where, c: corpora.Corpus) -> list[str]:
-    """The embedded command without ``-q``, so that it prints the job summary."""
-    return [a for a in _submit_embedded(where, c) if a != "-q"]
+    return build
 
 
 _JOB_ID = re.compile(r"^([0-9a-f]{12})$", re.MULTILINE)
@@ -541,40 +640,62 @@ def default_cases() -> list[Case]:
     ]
 
 
+LINK_RTT_MS = 10.0
+LINK_ASSOCIATIONS = 8
+LINK_CLUSTER = (2, 4)
+"""The link rows: a 10 ms round trip, 8 associations, two workers of 4 processes."""
+
+
 def _parallel_cases() -> list[Case]:
-    """The rows of the distributed sender (issue "dispatch submit"): two associations
-    at once against a forking peer, through Redis and two workers or in-process, and
-    ``dispatch send`` against the same peer for reference."""
+    """The rows of the distributed sender: parallel associations against a forking
+    peer, through Redis and workers or in-process, on loopback and over a link with a
+    round trip; ``dispatch send`` against the same peer for reference."""
     fork = ("--fork",)
+    tiny, ct = Metric.FILES_PER_S, Metric.MB_PER_S
     rows: list[Case] = []
-    for corpus, metric, size in (
-        ("tiny", Metric.FILES_PER_S, "10,000 files of 2 KB in 20 studies"),
-        ("ct", Metric.MB_PER_S, "4,096 CT slices of 0.5 MB (2.1 GB)"),
+    for name, corpus, metric, size, ratio in (
+        ("flat", "tiny-flat", tiny, "10,000 files of 2 KB, 50 studies interleaved", 1.3),
+        ("dirs", "tiny-dirs", tiny, "10,000 files of 2 KB, a directory per study (50)", 1.3),
+        ("ct", "ct", ct, "4,096 CT slices of 0.5 MB (2.1 GB)", 1.75),
     ):
-        rows += [
+        rows.append(
             Case(
-                f"submit-redis-{corpus}",
+                f"submit-redis-{name}",
                 corpus,
-                _submit_redis,
+                _submit_redis(2),
                 _storescu_dir,
                 metric,
-                Target(1.3, on_ratio=True, at_least=True),
+                Target(ratio, on_ratio=True, at_least=True),
                 peer_options=fork,
                 description=f"{size}: submit --wait through Redis to two workers, 2 associations",
                 needs_cluster=True,
+                worker_us_target=100.0 if metric is tiny else None,
                 check=_job_stored_everything,
-            ),
+            )
+        )
+    for name, corpus, metric, size, ratio in (
+        ("flat", "tiny-flat", tiny, "10,000 files of 2 KB, 50 studies interleaved", 1.5),
+        ("dirs", "tiny-dirs", tiny, "10,000 files of 2 KB, a directory per study (50)", 1.5),
+        ("ct", "ct", ct, "4,096 CT slices of 0.5 MB (2.1 GB)", 1.75),
+    ):
+        rows.append(
             Case(
-                f"submit-embedded-{corpus}",
+                f"submit-embedded-{name}",
                 corpus,
-                _submit_embedded,
+                _submit_embedded(2),
                 _storescu_dir,
                 metric,
-                Target(1.3, on_ratio=True, at_least=True),
+                Target(ratio, on_ratio=True, at_least=True),
                 peer_options=fork,
                 description=f"{size}: submit --jobs 2 in-process, 2 associations",
-                sanity=_submit_embedded_verbose,
-            ),
+                sanity=_submit_embedded(2, quiet=False),
+            )
+        )
+    for corpus, metric, size in (
+        ("tiny", tiny, "10,000 files of 2 KB in 20 studies"),
+        ("ct", ct, "4,096 CT slices of 0.5 MB (2.1 GB)"),
+    ):
+        rows.append(
             Case(
                 f"send-fork-{corpus}",
                 corpus,
@@ -584,6 +705,40 @@ def _parallel_cases() -> list[Case]:
                 Target(0.95 if corpus == "tiny" else 1.3, on_ratio=True, at_least=True),
                 peer_options=fork,
                 description=f"{size}: dispatch send, one association, forking peer (reference)",
+            )
+        )
+    n = LINK_ASSOCIATIONS
+    for name, corpus, metric, size, ratio in (
+        ("tiny", "link", tiny, "600 files of 2 KB in 100 studies", 6.0),
+        ("ct", "ct", ct, "4,096 CT slices of 0.5 MB (2.1 GB)", 1.0),
+    ):
+        rows += [
+            Case(
+                f"link-redis-{name}",
+                corpus,
+                _submit_redis(n),
+                _storescu_dir,
+                metric,
+                Target(ratio, on_ratio=True, at_least=True),
+                peer_options=fork,
+                description=f"{size}, 10 ms round trip: submit through Redis to two workers"
+                f" of 4, {n} associations",
+                needs_cluster=True,
+                cluster_shape=LINK_CLUSTER,
+                rtt_ms=LINK_RTT_MS,
+                check=_job_stored_everything,
+            ),
+            Case(
+                f"link-embedded-{name}",
+                corpus,
+                _submit_embedded(n),
+                _storescu_dir,
+                metric,
+                Target(ratio, on_ratio=True, at_least=True),
+                peer_options=fork,
+                description=f"{size}, 10 ms round trip: submit --jobs {n} in-process",
+                rtt_ms=LINK_RTT_MS,
+                sanity=_submit_embedded(n, quiet=False),
             ),
         ]
     return rows
@@ -631,6 +786,14 @@ class CaseResult:
             return [m.of(s.theirs, self.corpus) for s in self.samples if s.valid]
         return [m.of(s.theirs, self.corpus) for s in self.samples if s.theirs.ok]
 
+    def worker_us(self) -> list[float]:
+        """The workers' CPU per file (microseconds), per valid sample that measured it."""
+        return [
+            s.ours.worker_cpu_seconds * 1e6 / self.corpus.files
+            for s in self.samples
+            if s.valid and s.ours.worker_cpu_seconds is not None
+        ]
+
     def ratios(self) -> list[float]:
         """dispatch / DCMTK per valid sample."""
         m = self.case.metric
@@ -645,6 +808,9 @@ class CaseResult:
         if not ours:
             return None
         if self.sanity_problem:
+            return False
+        worker_us, limit = self.worker_us(), self.case.worker_us_target
+        if limit is not None and (not worker_us or statistics.median(worker_us) > limit):
             return False
         return self.case.target.passed(statistics.median(ours), statistics.median(ratios))
 
@@ -664,6 +830,7 @@ class CaseResult:
             "median_dispatch": _median(self.ours()),
             "median_dcmtk": _median(self.theirs()),
             "median_ratio": _median(self.ratios()),
+            "median_worker_us_per_file": _median(self.worker_us()),
             "valid_samples": sum(s.valid for s in self.samples),
             "sanity_problem": self.sanity_problem,
             "samples": [
@@ -689,27 +856,31 @@ class Bench:
 
     def __init__(self, workers: int = 2, concurrency: int = 1) -> None:
         self._peers: dict[tuple[str, ...], Peer] = {}
-        self._cluster_shape = (workers, concurrency)
-        self.cluster: Cluster | None = None
+        self._links: dict[float, Link] = {}
+        self._default_shape = (workers, concurrency)
+        self.clusters: dict[tuple[int, int], Cluster] = {}
         self.cluster_restarts = 0
 
-    def ensure_cluster(self) -> Cluster:
-        """The Redis server and workers, started (or restarted, if one died) on demand."""
-        if self.cluster is not None and self.cluster.alive():
-            return self.cluster
-        if self.cluster is not None:
-            self.cluster.stop()
+    def ensure_cluster(self, case: Case) -> Cluster:
+        """The Redis server and workers of ``case``'s shape, started (or restarted, if
+        one died) on demand."""
+        shape = case.cluster_shape or self._default_shape
+        cluster = self.clusters.get(shape)
+        if cluster is not None and cluster.alive():
+            return cluster
+        if cluster is not None:
+            cluster.stop()
             self.cluster_restarts += 1
-        workers, concurrency = self._cluster_shape
-        self.cluster = Cluster(workers, concurrency)
+        workers, concurrency = shape
+        cluster = self.clusters[shape] = Cluster(workers, concurrency)
         started = time.perf_counter()
-        self.cluster.start()
+        cluster.start()
         print(
-            f"redis on port {self.cluster.port}, {workers} worker(s) x {concurrency} "
+            f"redis on port {cluster.port}, {workers} worker(s) x {concurrency} "
             f"ready in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        return self.cluster
+        return cluster
 
     def peer(self, options: tuple[str, ...]) -> Peer:
         """The peer for ``options``, started if needed."""
@@ -723,23 +894,33 @@ class Bench:
         return sum(p.restarts for p in self._peers.values())
 
     def close(self) -> None:
-        """Stop every peer, Redis server and worker this bench started."""
-        if self.cluster is not None:
-            self.cluster.stop()
+        """Stop every proxy, peer, Redis server and worker this bench started."""
+        for cluster in self.clusters.values():
+            cluster.stop()
+        for link in self._links.values():
+            link.stop()
         for peer in self._peers.values():
             peer.stop()
 
     def where(self, case: Case) -> Where:
-        """The peer (and broker) of ``case``, started if needed."""
+        """The peer (through its link, if any) and broker of ``case``, started if needed."""
         port = self.peer(case.peer_options).port
-        broker = self.ensure_cluster().url if case.needs_cluster else ""
+        if case.rtt_ms:
+            port = self._links.setdefault(case.rtt_ms, Link(case.rtt_ms)).ensure(port)
+        broker = self.ensure_cluster(case).url if case.needs_cluster else ""
         return Where(port, broker)
 
     def run_ours(self, case: Case, c: corpora.Corpus) -> Run:
-        """One dispatch run of ``case``, checked when it exited 0."""
-        run = run_process(case.ours(self.where(case), c), DISPATCH_ENV)
+        """One dispatch run of ``case``, checked when it exited 0; through the workers,
+        with their CPU time during the run."""
+        where = self.where(case)
+        cluster = self.ensure_cluster(case) if case.needs_cluster else None
+        before = cluster.cpu_seconds() if cluster is not None else 0.0
+        run = run_process(case.ours(where, c), DISPATCH_ENV)
+        if cluster is not None:
+            run = replace(run, worker_cpu_seconds=cluster.cpu_seconds() - before)
         if run.returncode == 0 and case.check is not None:
-            problem = case.check(run, c, self.cluster)
+            problem = case.check(run, c, cluster)
             if problem:
                 run = replace(run, problem=problem)
         return run
@@ -795,9 +976,12 @@ def _print_sample(case: Case, c: corpora.Corpus, s: Sample) -> None:
         )
 
     ratio = f"ratio {m.of(s.ours, c) / m.of(s.theirs, c):.2f}x" if s.valid else "invalid"
+    workers = ""
+    if s.ours.worker_cpu_seconds is not None:
+        workers = f" | workers {s.ours.worker_cpu_seconds * 1e6 / c.files:.0f} us/file"
     print(
         f"  {case.name:20} round {s.round}: {side('dispatch', s.ours)} | "
-        f"{side('storescu', s.theirs)} | {ratio} | load {s.load:.2f}",
+        f"{side('storescu', s.theirs)} | {ratio}{workers} | load {s.load:.2f}",
         flush=True,
     )
     for who, run in (("dispatch", s.ours), ("storescu", s.theirs)):
@@ -817,8 +1001,17 @@ def _print_summary(results: list[CaseResult]) -> None:
             f"storescu {_fmt(_median(r.theirs()), unit):>16}  "
             f"ratio {_ratio(_median(r.ratios()))}  "
             f"valid {sum(s.valid for s in r.samples)}/{len(r.samples)}  "
-            f"target {r.case.target.describe(unit)}: {mark}"
+            f"target {r.case.target.describe(unit)}{_worker_target(r)}: {mark}"
         )
+
+
+def _worker_target(r: CaseResult) -> str:
+    """The workers' CPU per file and its target, for the summary ("" when not measured)."""
+    us = _median(r.worker_us())
+    if us is None:
+        return ""
+    limit = r.case.worker_us_target
+    return f", workers {us:.0f} us/file" + (f" (<= {limit:g})" if limit is not None else "")
 
 
 def run_cases(

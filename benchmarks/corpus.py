@@ -1,9 +1,15 @@
 """Synthetic corpora for the sending benchmarks.
 
-Three corpora, all explicit VR little endian Part-10 files with unique UIDs:
+Explicit VR little endian Part-10 files with unique UIDs:
 
 - ``tiny``: 10,000 secondary-capture objects of 16x16 8-bit pixels (2 KB each) in
   20 studies; one request/response round trip dominates each file.
+- ``tiny-flat``: the same objects, 10,000 in 50 studies, in one directory whose name
+  order interleaves the studies (instance 0 of every study, then instance 1 ...), as
+  an export that mixes studies lists them.
+- ``tiny-dirs``: 10,000 in 50 studies, one directory per study (sent with ``+sd +r``).
+- ``link``: 600 in 100 studies of 6 (one directory, study after study), for the link
+  with a round trip, where each file costs one.
 - ``ct``: 4,096 CT slices of 512x512x16 bit (0.5 MB each, 2.1 GB) in 4 series of
   one study; the bytes dominate.
 - ``big``: one multi-frame CT-like object of 2,048 frames (1 GiB of pixel data) for
@@ -67,6 +73,9 @@ class CorpusSpec:
     frames: int = 1
     # Total file size to pad small objects to (with an Image Comments value); 0: no pad.
     pad_to: int = 0
+    # "flat": one directory, study after study in name order; "interleaved": one
+    # directory, the studies interleaved in name order; "dirs": a directory per study.
+    layout: str = "flat"
 
     @property
     def count(self) -> int:
@@ -86,6 +95,41 @@ SPECS: dict[str, CorpusSpec] = {
         studies=20,
         series_per_study=1,
         instances_per_series=500,
+        rows=16,
+        columns=16,
+        bits_allocated=8,
+        pad_to=2048,
+    ),
+    "tiny-flat": CorpusSpec(
+        name="tiny-flat",
+        sop_class=SECONDARY_CAPTURE,
+        studies=50,
+        series_per_study=1,
+        instances_per_series=200,
+        rows=16,
+        columns=16,
+        bits_allocated=8,
+        pad_to=2048,
+        layout="interleaved",
+    ),
+    "tiny-dirs": CorpusSpec(
+        name="tiny-dirs",
+        sop_class=SECONDARY_CAPTURE,
+        studies=50,
+        series_per_study=1,
+        instances_per_series=200,
+        rows=16,
+        columns=16,
+        bits_allocated=8,
+        pad_to=2048,
+        layout="dirs",
+    ),
+    "link": CorpusSpec(
+        name="link",
+        sop_class=SECONDARY_CAPTURE,
+        studies=100,
+        series_per_study=1,
+        instances_per_series=6,
         rows=16,
         columns=16,
         bits_allocated=8,
@@ -124,9 +168,14 @@ class Corpus:
     files: int
     total_bytes: int
 
+    @property
+    def recursive(self) -> bool:
+        """Whether the files are in subdirectories (senders need ``+r`` with ``+sd``)."""
+        return self.spec.layout == "dirs"
+
     def paths(self) -> Iterator[Path]:
-        """Every file of the corpus, in generation order."""
-        return iter(sorted(self.directory.glob("*.dcm")))
+        """Every file of the corpus, in name order."""
+        return iter(sorted(self.directory.rglob("*.dcm")))
 
     def first_file(self) -> Path:
         """One file of the corpus (for one-file runs)."""
@@ -143,7 +192,11 @@ def _uid(run: int, role: int, study: int, series: int, instance: int) -> str:
 
 
 def _file_path(directory: Path, spec: CorpusSpec, study: int, series: int, inst: int) -> Path:
-    # Flat: storescu's ``+sd`` scans one directory level unless ``+r`` is given.
+    # Flat layouts: storescu's ``+sd`` scans one directory level unless ``+r`` is given.
+    if spec.layout == "interleaved":
+        return directory / f"se{series:03d}_{inst:07d}_st{study:03d}.dcm"
+    if spec.layout == "dirs":
+        return directory / f"st{study:03d}" / f"se{series:03d}_{inst:07d}.dcm"
     return directory / f"st{study:03d}_se{series:03d}_{inst:07d}.dcm"
 
 
@@ -283,6 +336,8 @@ def _write_many(spec: CorpusSpec, run: int, directory: Path) -> tuple[int, int]:
     total = 0
     count = 0
     for study in range(spec.studies):
+        if spec.layout == "dirs":
+            (directory / f"st{study:03d}").mkdir()
         study_uid = _uid(run, _STUDY, study, 0, 0).encode()
         for at in study_at:
             buffer[at : at + len(study_uid)] = study_uid

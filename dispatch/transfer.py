@@ -215,11 +215,14 @@ def _request(
     sop_instance = _strip_padding(info.sop_instance_uid, policy)
     identity = prepared.identity
     replace = None
+    verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
     if identity is not None:
         # The C-STORE names the instance the peer receives: the invented one.
         sop_instance, replace = identity.sop_instance_uid, identity.replacements()
-        log.info("Inventing Identifying Information (%s)", identity.describe())
-    log.info("Sending file: %s", printable(path))
+        if verbose:
+            log.info("Inventing Identifying Information (%s)", identity.describe())
+    if verbose:
+        log.info("Sending file: %s", printable(path))
     target = context.transfer_syntax
     progress = None
     if on_bytes is not None and info.dataset_length >= PROGRESS_MIN_BYTES:

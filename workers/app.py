@@ -23,6 +23,7 @@ from typing import Any
 from billiard.process import active_children  # type: ignore[import-untyped]
 from celery import Celery  # type: ignore[import-untyped]
 from celery.signals import (  # type: ignore[import-untyped]
+    after_setup_logger,
     worker_process_init,
     worker_shutting_down,
 )
@@ -34,6 +35,18 @@ log = logging.getLogger("dispatch.workers")
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 """Used when no broker is configured: a worker always needs one."""
+
+
+PER_FILE_LOGGER = "dispatch.send"
+"""The logger of the lines written for every file sent ("Sending file: ...")."""
+
+
+@after_setup_logger.connect  # type: ignore[untyped-decorator]
+def _per_file_lines_at_debug(loglevel: int, **_kwargs: Any) -> None:
+    """Show the per-file lines only when the worker logs at debug level: at the default
+    level (info) a line per file would cost a worker more CPU than sending the file."""
+    level = logging.DEBUG if loglevel <= logging.DEBUG else logging.WARNING
+    logging.getLogger(PER_FILE_LOGGER).setLevel(level)
 
 
 def make_app(config: JobsConfig) -> Celery:

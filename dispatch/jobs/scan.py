@@ -133,17 +133,31 @@ class Scanner:
     - the study has gone quiet: ``quiet_files`` files of other studies were scanned
       since its last one (studies stored one after the other go out whole, each as
       soon as the next few are under way);
-    - more than ``hold_files`` files wait across all studies: the study with the most
-      pending files goes out as it is. This bounds what the scan holds back when the
-      inputs list the studies interleaved, and lets sending start early then too;
+    - more than ``hold_files`` files wait across all studies: the studies with the
+      most pending files go out as they are. This bounds what the scan holds back when
+      the inputs list the studies interleaved, and lets sending start early then too;
     - the inputs end: each study's remaining files go out.
 
-    Files handed out become a chunk of their own, unless they are fewer than
-    ``pack_files``: such small studies (one or two images are common) are packed into
-    one chunk, study after study, which goes out once it holds ``pack_files`` (or at
-    the end). A task's fixed costs (a message, an association) then weigh on hundreds
-    of files, not on one or two. A study may span several chunks, and a chunk may hold
-    several small studies; no chunk holds more than ``max_files``. Chunk ids are
+    Files handed out become a chunk of their own, unless they are fewer than the pack
+    size: such small studies (one or two images are common) are packed into one chunk,
+    study after study, which goes out once it holds the pack size (or at the end). A
+    task's fixed costs (a message, an association) then weigh on hundreds of files,
+    not on one or two.
+
+    The chunks fill the ``parallel`` associations the job may use: a chunk cut while
+    ``n`` files have been scanned holds about ``n / parallel`` of them at most (a pack
+    may go over by part of its last study, and a study of its own may be bigger), so
+    that a small job is not sent by one association while others could help. The pack
+    size is the smaller of ``pack_files`` and that share (at the end: of the files
+    still pending); a study that reaches ``max_files`` goes out in pieces of that share
+    when it is smaller; and studies are not handed out for going quiet before
+    ``parallel * pack_files`` files were scanned (at most ``hold_files``), so that a job
+    that small is cut once its scan ended, into even parts. With ``parallel`` 1 the
+    sizes are ``pack_files`` and ``max_files``.
+
+    A study may span several chunks, and a chunk may hold several small studies; no
+    chunk holds more than ``max_files``, and a study of at most ``max_files`` is split
+    only when the inputs interleave it with others beyond ``hold_files``. Chunk ids are
     ``c00001``, ``c00002``... in the order the chunks are yielded.
     """
 
@@ -152,6 +166,7 @@ class Scanner:
         max_files: int,
         read_mode: ReadMode = ReadMode.FILE,
         *,
+        parallel: int = 1,
         quiet_files: int = QUIET_FILES,
         hold_files: int | None = None,
         pack_files: int | None = None,
@@ -160,10 +175,13 @@ class Scanner:
             raise ValueError("max_files must be at least 1")
         self.max_files = max_files
         self.read_mode = read_mode
+        self.parallel = max(1, parallel)
         self.quiet_files = max(1, quiet_files)
         self.hold_files = max(1, hold_files if hold_files is not None else HOLD_CHUNKS * max_files)
         packed = pack_files if pack_files is not None else max_files // PACK_PARTS
         self.pack_files = min(max(1, packed), max_files)
+        self.warm_up = min(self.hold_files, self.parallel * self.pack_files)
+        """Files scanned before studies are handed out for going quiet."""
         self._pending: dict[str, list[FileRef]] = {}
         self._last_seen: dict[str, int] = {}
         """Pending studies, least recently seen first: the scan count of their last file."""
@@ -171,6 +189,8 @@ class Scanner:
         self._pack_studies: list[str] = []
         self._held = 0
         """Files pending in studies and in the pack."""
+        self._share = self.max_files
+        """The most files a chunk cut now may hold (see the class docstring)."""
         self._classes: dict[str, None] = {}
         self._count = 0
 
@@ -184,6 +204,14 @@ class Scanner:
         early, e.g. the job halted)."""
         return [*self._pack, *(ref for refs in self._pending.values() for ref in refs)]
 
+    def _set_share(self, files: int) -> None:
+        """Chunks cut from now on share ``files`` among the parallel associations."""
+        self._share = min(self.max_files, max(1, -(-files // self.parallel)))
+
+    @property
+    def _pack_size(self) -> int:
+        return min(self.pack_files, self._share)
+
     def _chunk(self, studies: list[str], files: list[FileRef]) -> Chunk:
         self._held -= len(files)
         self._count += 1
@@ -192,20 +220,35 @@ class Scanner:
     def _hand_out(self, key: str) -> Iterator[Chunk]:
         """The study's pending files as a chunk, or into the pack (and the pack out
         once it is full)."""
-        count = len(self._pending[key])
-        if count < self.pack_files and len(self._pack) + count > self.max_files:
+        count, pack_size = len(self._pending[key]), self._pack_size
+        if count < pack_size and len(self._pack) + count > self.max_files:
             # The full pack first, while the study's files are still pending (a caller
             # that stops at this chunk records them from pending()).
             yield from self._pack_out()
         files = self._pending.pop(key)
         del self._last_seen[key]
-        if len(files) >= self.pack_files:
+        if len(files) >= pack_size:
             yield self._chunk([key], files)
             return
         self._pack += files
         self._pack_studies.append(key)
-        if len(self._pack) >= self.pack_files:
+        if len(self._pack) >= pack_size:
             yield from self._pack_out()
+
+    def _split_out(self, key: str) -> Iterator[Chunk]:
+        """A study that reached ``max_files``: its first ``max_files`` files in chunks
+        of the current share (even parts), the rest stays pending."""
+        files = self._pending[key]
+        part, rest = files[: self.max_files], files[self.max_files :]
+        pieces = -(-len(part) // self._share)
+        size = -(-len(part) // pieces)
+        for start in range(0, len(part), size):
+            # What is still pending stays in pending() until its chunk is yielded.
+            self._pending[key] = part[start + size :] + rest
+            yield self._chunk([key], part[start : start + size])
+        if not rest:
+            del self._pending[key]
+            del self._last_seen[key]
 
     def _pack_out(self) -> Iterator[Chunk]:
         if self._pack:
@@ -223,6 +266,7 @@ class Scanner:
         chunks, passing problems on."""
         usable = 0  # files found usable so far: the next one's index (for +II)
         pending, last_seen = self._pending, self._last_seen
+        parallel, max_files = self.parallel, self.max_files
         for item in found:
             if isinstance(item, FileOutcome):
                 yield item
@@ -231,6 +275,8 @@ class Scanner:
             # Not dataclasses.replace, which costs twice as much per file.
             ref = FileRef(ref.path, ref.size, ref.mtime_ns, usable, ref.info)
             usable += 1
+            if parallel > 1:
+                self._set_share(usable)
             self._classes.setdefault(sop_class, None)
             files = pending.setdefault(key, [])
             files.append(ref)
@@ -238,17 +284,21 @@ class Scanner:
             # Moved to the end: the first key is then the study seen least recently.
             last_seen.pop(key, None)
             last_seen[key] = usable
-            if len(files) >= self.max_files:
-                yield from self._hand_out(key)
-            oldest = next(iter(last_seen), None)
-            while oldest is not None and usable - last_seen[oldest] >= self.quiet_files:
-                yield from self._hand_out(oldest)
+            if len(files) > max_files or (len(files) == max_files and self._share == max_files):
+                yield from self._split_out(key)
+            if usable >= self.warm_up:
                 oldest = next(iter(last_seen), None)
-            if self._held > self.hold_files:
-                if pending:
+                while oldest is not None and usable - last_seen[oldest] >= self.quiet_files:
+                    yield from self._hand_out(oldest)
+                    oldest = next(iter(last_seen), None)
+            while self._held > self.hold_files:
+                if pending and len(self._pack) < self._pack_size:
                     yield from self._hand_out(max(pending, key=lambda k: len(pending[k])))
-                if self._held > self.hold_files:
+                else:
                     yield from self._pack_out()
+        # The end: what is left shares the associations.
+        if parallel > 1:
+            self._set_share(self._held)
         while pending:
             yield from self._hand_out(next(iter(pending)))
         yield from self._pack_out()

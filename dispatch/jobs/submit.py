@@ -137,7 +137,9 @@ def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
         check_destination(request.settings)
     config, policy = request.config, request.policy
     inputs = request.inputs.absolute()
-    scanner = Scanner(config.chunk_files, policy.read_mode)
+    # Chunks sized to fill every association the job may have at once.
+    parallel = _limit(request) if config.broker_url else min(request.jobs, _limit(request))
+    scanner = Scanner(config.chunk_files, policy.read_mode, parallel=parallel)
     log.info("scanning the inputs ...")
     items: Iterable[Chunk | FileOutcome] = scanner.items(_files(inputs))
     settings = request.settings
@@ -194,21 +196,24 @@ def _files(inputs: Inputs) -> Iterator[str | FileOutcome]:
             yield FileOutcome(item.path, Outcome.NOT_SENT, reason=item.reason)
 
 
+def _limit(request: Submission) -> int:
+    """The most associations the job may have to the peer at once."""
+    if request.max_associations is not None:
+        return request.max_associations
+    return request.config.max_associations if request.config.broker_url else request.jobs
+
+
 def _spec(request: Submission, settings: AssociationSettings) -> JobSpec:
     from dispatch.jobs.enqueue import new_job_id
 
     config = request.config
-    if request.max_associations is not None:
-        limit = request.max_associations
-    else:
-        limit = config.max_associations if config.broker_url else request.jobs
     return JobSpec(
         job_id=new_job_id(),
         name=request.name or request.inputs.paths[0],
         settings=settings,
         policy=request.policy,
         retries=config.retries,
-        max_associations=limit,
+        max_associations=_limit(request),
         destination=destination_of(settings),
         queue=config.queue,
         retry_for_s=config.retry_for_s,

@@ -59,13 +59,30 @@ def _job_id(stdout: str) -> str:
 def test_small_studies_go_together_over_one_association(scp: StorageScp, tmp_path: Path) -> None:
     studies = _studies(tmp_path, 6, 1)
     # --no-check: the associations counted are the job's own.
-    run = run_cli("submit", "--no-check", "--jobs", "2", *_peer(scp), *_files(studies))
+    run = run_cli("submit", "--no-check", "--jobs", "1", *_peer(scp), *_files(studies))
     assert run.code == 0, run.stderr
     assert "files: 6 (stored 6, failed 0, not sent 0)" in run.stdout
     assert len(scp.associations) == 1  # one task for the six one-image studies
     # Study after study, in the order given.
     sent = [s.sop_instance_uid for s in scp.stores]
     assert sent == [uid for study in studies for uid in study.sop_instance_uids]
+
+
+def test_small_studies_are_shared_among_the_associations_allowed(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    studies = _studies(tmp_path, 6, 2)
+    run = run_cli("submit", "--no-check", "--jobs", "2", *_peer(scp), *_files(studies))
+    assert run.code == 0, run.stderr
+    assert "files: 12 (stored 12, failed 0, not sent 0)" in run.stdout
+    # Two associations, each with whole studies, study after study in the order given.
+    assert sorted(a.stores for a in scp.associations) == [6, 6]
+    order = [uid for study in studies for uid in study.sop_instance_uids]
+    for association in scp.associations:
+        sent = [s.sop_instance_uid for s in scp.stores if s.association is association]
+        assert sent == sorted(sent, key=order.index)
+        whole = [st for st in studies if set(st.sop_instance_uids) & set(sent)]
+        assert sorted(sent) == sorted(uid for st in whole for uid in st.sop_instance_uids)
 
 
 def test_embedded_mode_sends_studies_on_two_associations_at_once(

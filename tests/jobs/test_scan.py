@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from dispatch.jobs.model import Chunk
+from dispatch.jobs.model import Chunk, FileRef
 from dispatch.jobs.scan import NO_STUDY_PREFIX, Scanner, chunk, scan
 from dispatch.outcome import FileOutcome, Outcome
 from tests.support.dicom_files import make_file, make_study
@@ -209,3 +209,62 @@ def test_a_fifo_among_the_inputs_is_a_problem_and_the_rest_are_scanned(tmp_path:
     ]
     chunks = [item for item in found if isinstance(item, Chunk)]
     assert [f.path for c in chunks for f in c.files] == [str(p) for p in study.files]
+
+
+def _found(order: list[tuple[int, int]]) -> list[tuple[str, FileRef, str]]:
+    """What read_files would find for files (study, image) in this order."""
+    return [(f"study{s}", FileRef(f"/in/{s}/{i}.dcm", 10, 1), "sc") for s, i in order]
+
+
+def _cut(scanner: Scanner, order: list[tuple[int, int]]) -> list[tuple[int, set[str], int]]:
+    """(files, studies, files scanned when it was yielded) per chunk."""
+    scanned = 0
+
+    def counted() -> Iterator[tuple[str, FileRef, str]]:
+        nonlocal scanned
+        for item in _found(order):
+            scanned += 1
+            yield item
+
+    out = []
+    for item in scanner.group(counted()):
+        assert isinstance(item, Chunk)
+        out.append((len(item.files), {f.path.split("/")[2] for f in item.files}, scanned))
+    assert sum(n for n, _s, _at in out) == len(order)
+    return out
+
+
+def test_a_small_job_is_cut_into_one_chunk_per_association_once_scanned() -> None:
+    # 100 studies of 6 images, one after the other: with 8 associations, 8 chunks of
+    # whole studies, cut when the scan ended (a job this small goes out at once).
+    order = [(s, i) for s in range(100) for i in range(6)]
+    chunks = _cut(Scanner(1000, parallel=8), order)
+    assert len(chunks) == 8
+    assert all(at == 600 for _n, _s, at in chunks)
+    assert max(n for n, _s, _at in chunks) <= 600 / 8 + 6
+    studies = [s for _n, found, _at in chunks for s in found]
+    assert len(studies) == len(set(studies)) == 100  # no study split
+
+
+def test_a_chunk_holds_at_most_its_share_of_what_was_scanned() -> None:
+    # One study of 40 images (more than a chunk) and 2 associations: the pieces cut
+    # while scanning hold at most half of what was scanned by then.
+    chunks = _cut(Scanner(10, parallel=2, pack_files=10), [(0, i) for i in range(40)])
+    assert all(n <= max(1, -(-at // 2)) and n <= 10 for n, _s, at in chunks)
+    assert [n for n, _s, _at in chunks][:2] == [5, 5]
+
+
+def test_a_study_of_at_most_max_files_stays_in_one_chunk() -> None:
+    chunks = _cut(Scanner(10, parallel=4), [(s, i) for s in range(3) for i in range(10)])
+    assert sorted(n for n, _s, _at in chunks) == [10, 10, 10]
+    assert all(len(found) == 1 for _n, found, _at in chunks)
+
+
+def test_interleaved_studies_held_too_long_go_out_packed_not_one_by_one() -> None:
+    # 20 studies of 30 images, interleaved, at most 100 held: the studies with the most
+    # pending files fill a pack of pack_files rather than each making a chunk.
+    order = [(s, i) for i in range(30) for s in range(20)]
+    chunks = _cut(Scanner(100, parallel=2, hold_files=100, pack_files=25), order)
+    assert all(n <= 100 for n, _s, _at in chunks)
+    assert all(n >= 25 for n, _s, _at in chunks[:-1])
+    assert len(chunks) <= 600 // 25 + 1
