@@ -75,9 +75,12 @@ def _stop_mid_enqueue(
 def _assert_interrupted(scp: StorageScp, job_store: RedisJobStore, job_id: str) -> None:
     """The job ends interrupted, every file of every chunk it recorded sent once."""
     final = wait_for_job(job_store, job_id, poll_s=0.1, timeout_s=TIMEOUT_S)
-    recorded = CHUNKS * CHUNK
+    # The chunks fill the associations allowed: the first ones may hold fewer than
+    # CHUNK files, so the count recorded is the job's own.
+    recorded = final.total_files
+    assert CHUNKS <= recorded <= CHUNKS * CHUNK
     assert final.state is JobState.INTERRUPTED
-    assert (final.total_files, final.stored, final.chunks_done) == (recorded, recorded, CHUNKS)
+    assert (final.stored, final.chunks_done) == (recorded, CHUNKS)
     assert final.interrupted == f"submission interrupted after {recorded} files"
     counts = Counter(s.sop_instance_uid for s in scp.stores)
     assert set(counts.values()) == {1} and len(counts) == recorded
@@ -90,7 +93,7 @@ def test_a_submitter_killed_mid_enqueue_the_job_ends_interrupted(
     job_id, _code, _err = _stop_mid_enqueue(signal.SIGKILL, scp, redis_url, job_store, tmp_path)
     _assert_interrupted(scp, job_store, job_id)
     status = run_cli("status", job_id, "--broker", redis_url)
-    recorded = CHUNKS * CHUNK
+    recorded = job_store.progress(job_id).total_files
     assert status.stdout.startswith("interrupted:"), status.stdout
     assert f"submission interrupted after {recorded} files" in status.stdout
 
