@@ -113,13 +113,25 @@ def _status(argv: Sequence[str]) -> int:
 
 def _watch(argv: Sequence[str]) -> int:
     from dispatch.cli.progress import ProgressDisplay, summary_lines
+    from dispatch.jobs.destinations import WaitingNotices
     from dispatch.jobs.enqueue import wait_for_job
 
     args = _parser("watch", "follow a job's progress until it ends").parse_args(argv)
     store = _store(args)
     display = ProgressDisplay(sys.stderr, sys.stderr.isatty())
+
+    def waiting(line: str) -> None:
+        display.close()
+        print(f"W: {line}", file=sys.stderr)
+
+    notices = WaitingNotices(store.destination, waiting)
+
+    def on_progress(snapshot: JobProgress) -> None:
+        display(snapshot)
+        notices(snapshot)
+
     try:
-        final = wait_for_job(store, args.job, display)
+        final = wait_for_job(store, args.job, on_progress)
     except KeyboardInterrupt:
         from dispatch.cli.submit import stopped_waiting
 

@@ -218,6 +218,7 @@ def _submit(send: SendOptions, queue: QueueOptions, log: logging.Logger) -> int:
         on_problem=problem,
         progress=None if quiet else display,
         observe=partial(_observe_in_process, send.metrics_port) if send.metrics_port else None,
+        on_waiting=partial(_waiting, display, log),
     )
     try:
         done = submit(request, watchers)
@@ -228,6 +229,12 @@ def _submit(send: SendOptions, queue: QueueOptions, log: logging.Logger) -> int:
         log.critical("%s", stopped_waiting(created[0].job_id))
         return 130
     return _exit_code(done, send, display, log)
+
+
+def _waiting(display: ProgressDisplay, log: logging.Logger, line: str) -> None:
+    """A line about the job's destination, on a line of its own below the progress."""
+    display.close()
+    log.warning("%s", line)
 
 
 def stopped_waiting(job_id: str) -> str:

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dispatch.jobs.backoff import wait_s
 from dispatch.observe import SendObserver
@@ -36,6 +37,7 @@ __all__ = [
     "DestinationState",
     "LocalBackoff",
     "ReachObserver",
+    "WaitingNotices",
     "format_duration",
     "parse_duration",
     "waiting_line",
@@ -188,3 +190,34 @@ class ReachObserver:
 
     def retry(self, destination: str, reason: str) -> None:
         self.inner.retry(destination, reason)
+
+
+class WaitingNotices:
+    """Follows a job's destination while the job is watched: ``notify`` gets the one line
+    of :func:`waiting_line` when the destination starts waiting or its next try moves,
+    and a line when it is reached again. Asks the store at most every ``every_s``; use
+    it as a progress callback (it takes the job's snapshots)."""
+
+    def __init__(
+        self,
+        destination: Callable[[str], DestinationState],
+        notify: Callable[[str], None],
+        every_s: float = 1.0,
+    ) -> None:
+        self._destination = destination
+        self._notify = notify
+        self._every_s = every_s
+        self._asked = -every_s
+        self._last: DestinationState | None = None
+
+    def __call__(self, snapshot: Any) -> None:
+        now = time.monotonic()
+        if now - self._asked < self._every_s or not snapshot.destination:
+            return
+        self._asked = now
+        state = self._destination(snapshot.destination)
+        last, self._last = self._last, state
+        if state.waiting and (last is None or last.next_try != state.next_try):
+            self._notify(waiting_line(state))
+        elif not state.waiting and last is not None and last.waiting:
+            self._notify(f"{state.destination} reached again")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from dispatch.errors import UsageError
 from dispatch.jobs.config import JobsConfig
+from dispatch.jobs.destinations import WaitingNotices
 from dispatch.jobs.feed import Fed, feed_job
 from dispatch.jobs.model import Chunk, JobSpec, destination_of
 from dispatch.jobs.store import JobProgress, JobStore
@@ -108,6 +109,10 @@ class Watchers:
     observe: Callable[[JobStore, JobSpec], SendObserver] | None = None
     """Without a broker: called once with the job's store and spec before the job runs;
     the observer it returns also hears of the scan's problems (metrics)."""
+    on_waiting: Callable[[str], None] = _nothing
+    """While the job is waited for through a broker: one line when its destination
+    starts waiting (unreachable; see :mod:`dispatch.jobs.destinations`), when the next
+    try moves, and when it is reached again."""
 
 
 @dataclass(frozen=True)
@@ -253,8 +258,16 @@ def _through_broker(
              counted(fed.chunks, "task"))  # fmt: skip
     if not request.wait:
         return Submitted(spec, store, fed, None)
+    notices = WaitingNotices(store.destination, watchers.on_waiting)
+    view = watchers.progress
+
+    def on_progress(snapshot: JobProgress) -> None:
+        if view is not None:
+            view(snapshot)
+        notices(snapshot)
+
     final = wait_for_job(
-        store, spec.job_id, watchers.progress, reaper=lambda: resend_reaped(store, publisher)
+        store, spec.job_id, on_progress, reaper=lambda: resend_reaped(store, publisher)
     )
     return Submitted(spec, store, fed, final)
 

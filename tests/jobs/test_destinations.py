@@ -15,7 +15,12 @@ from dispatch.jobs.attempt import Backoff, Reach, attempt_chunk
 from dispatch.jobs.backends.memory import MemoryJobStore
 from dispatch.jobs.backends.redis import RedisJobStore
 from dispatch.jobs.backoff import wait_s
-from dispatch.jobs.destinations import format_duration, parse_duration, waiting_line
+from dispatch.jobs.destinations import (
+    WaitingNotices,
+    format_duration,
+    parse_duration,
+    waiting_line,
+)
 from dispatch.jobs.model import Chunk, JobState
 from dispatch.jobs.runner import ChunkResult, ChunkStatus
 from dispatch.jobs.store import JobStore
@@ -296,3 +301,29 @@ def test_the_waiting_gauge_says_since_when_per_destination() -> None:
         raise ConnectionError("redis away")
 
     assert list(ScrapeTimeGauges(destinations_waiting=away).collect()) == []
+
+
+def test_a_watched_job_says_when_its_destination_waits_and_when_it_is_back(
+    store: JobStore,
+) -> None:
+    lines: list[str] = []
+    notices = WaitingNotices(store.destination, lines.append, every_s=0)
+    snapshot = dataclasses.make_dataclass("Snapshot", ["destination"])("PACS@10.0.0.5:104")
+    notices(snapshot)
+    assert lines == []  # reachable, as far as known: nothing to say
+    store.destination_failed(
+        "PACS@10.0.0.5:104", "w1", "connection refused", 1000.0, 2.0, 60.0, 0.0
+    )
+    notices(snapshot)
+    notices(snapshot)  # the same state: said once
+    assert len(lines) == 1
+    assert lines[0].startswith("waiting for PACS@10.0.0.5:104 since ")
+    assert lines[0].endswith(": connection refused")
+    store.destination_failed(
+        "PACS@10.0.0.5:104", "w2", "connection refused", 1003.0, 2.0, 60.0, 0.0
+    )
+    notices(snapshot)  # the next try moved
+    assert len(lines) == 2
+    store.destination_reached("PACS@10.0.0.5:104", "w1", 1010.0)
+    notices(snapshot)
+    assert lines[-1] == "PACS@10.0.0.5:104 reached again"
