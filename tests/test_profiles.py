@@ -18,8 +18,8 @@ from dispatch.settings import (
     RoleSelection,
     SendPolicy,
 )
+from tests.support.programs import require_reference
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dcmtk"
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "storescu.cfg"
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -52,10 +52,7 @@ def write(tmp_path: Path, text: str, name: str = "test.cfg") -> Path:
 
 
 def sample(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"DCMTK sample {name} is not available")
-    return path
+    return require_reference(name)
 
 
 @pytest.mark.parametrize("name", ["storescu-3.6.7.cfg", "storescu-3.7.0.cfg"])

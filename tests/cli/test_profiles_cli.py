@@ -26,11 +26,11 @@ from tests.cli.conftest import (
 )
 from tests.conftest import StorescpFactory
 from tests.support.dicom_files import make_file
+from tests.support.programs import require_reference
 from tests.support.scp import StorageScp
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "config" / "storescu.cfg"
-REFERENCE = ROOT.parent / "shared" / "reference" / "dcmtk"
 
 #: CT proposed three ways, with role selection and extended negotiation for it and MR.
 PROFILE = """\
@@ -96,9 +96,7 @@ def test_proposed_contexts_roles_and_extended_items_equal_storescus(
 def test_sample_and_shipped_default_profiles_propose_what_storescu_does(
     scp: StorageScp, ct: Path, name: str
 ) -> None:
-    path = SHIPPED if name == "shipped" else REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"{path.name} is not available")
+    path = SHIPPED if name == "shipped" else require_reference(name)
     theirs, ours = observe_both(scp, "-xf", path, "Default", ct)
     assert theirs.run.code == ours.run.code == 0, ours.run.output
     assert ours.association.proposed == theirs.association.proposed

@@ -42,3 +42,19 @@ def require_program(name: str) -> Path:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true requires it)")
     pytest.skip(reason)
+
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "dcmtk"
+"""DCMTK's sample files, beside the checkout (they are not part of the project)."""
+
+
+def require_reference(name: str) -> Path:
+    """The DCMTK sample file ``name``; without it the test fails under ``CI=true`` (CI
+    has them beside the checkout) and is skipped otherwise."""
+    path = REFERENCE / name
+    if path.exists():
+        return path
+    reason = f"DCMTK sample {name} is not available (looked in {REFERENCE})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true requires it)")
+    pytest.skip(reason)
