@@ -93,7 +93,7 @@ def progress_line(p: Progress | JobProgress) -> str:
     """The one progress line (see the module). While a submission still scans, the
     totals are those found so far and no ETA is given."""
     if isinstance(p, JobProgress):
-        p = Progress.of_job(p)
+        p = Progress.of_job(p, p.bytes_in_flight)
     found = "+ (scanning)" if p.scanning else ""
     parts = [f"{p.state}: {p.done}/{p.total_files}{found} files"]
     total = "" if p.total_bytes is None else f"/{human_bytes(p.total_bytes)}"

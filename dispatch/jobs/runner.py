@@ -265,6 +265,7 @@ class _Run:
         self._held_since = 0.0
         self._stopped: JobState | None = None
         self._checked_at = -_STOP_CHECK_S
+        self._in_flight = False
 
     def record(self, outcome: FileOutcome, *, batch: bool = False) -> None:
         """Record ``outcome``, with every outcome held back before it; with ``batch``
@@ -335,10 +336,12 @@ class _Run:
         return True
 
     def lost(self) -> ChunkResult:
+        self._landed()
         self.flush()
         return ChunkResult(ChunkStatus.LOST, self.chunk.chunk_id, self.recorded)
 
     def finish(self) -> ChunkResult:
+        self._landed()
         self.flush()
         last = self.store.finish_chunk(self.spec.job_id, self.chunk.chunk_id)
         return ChunkResult(ChunkStatus.DONE, self.chunk.chunk_id, self.recorded, job_finished=last)
@@ -354,6 +357,7 @@ class _Run:
         unreachable: bool = False,
     ) -> ChunkResult:
         """``reason``: one of :data:`dispatch.observe.RETRY_REASONS`."""
+        self._landed()
         self.flush()
         self.observer.retry(self.spec.destination, reason)
         log.warning(
@@ -432,7 +436,10 @@ class _Run:
         (None when it goes on)."""
         items = chain((_item(todo[done], checked),), (_item(ref) for ref in todo[done + 1 :]))
         policy = self.spec.policy
-        for step in send_files(assoc, items, policy, identities, grace_s=_REPLY_GRACE_S):
+        steps = send_files(
+            assoc, items, policy, identities, grace_s=_REPLY_GRACE_S, on_bytes=self.in_flight
+        )
+        for step in steps:
             if isinstance(step, Waiting):
                 self.while_storing(step)
                 continue
@@ -453,9 +460,22 @@ class _Run:
                 break
         return done, None
 
+    def in_flight(self, sent: int) -> None:
+        """A large file of this chunk has ``sent`` bytes out (a few times a second at
+        most): the job's progress shows them before the file is stored."""
+        self._in_flight = True
+        self.store.file_in_flight(self.spec.job_id, self.chunk.chunk_id, sent)
+
+    def _landed(self) -> None:
+        """The file in flight has its outcome: its bytes are no longer in flight."""
+        if self._in_flight:
+            self._in_flight = False
+            self.store.file_in_flight(self.spec.job_id, self.chunk.chunk_id, 0)
+
     def take(self, outcome: FileOutcome) -> None:
         """Record the outcome of a file (a stored one in a batch) and halt the job for
         it if the policy says so; a file not stored is named in the log."""
+        self._landed()
         self.record(outcome, batch=outcome.outcome is Outcome.STORED)
         if not self.halt_for(outcome) and outcome.outcome is not Outcome.STORED:
             # A reason of the file's own (bad file, no context, failure status): one line

@@ -81,6 +81,9 @@ class JobProgress:
     interrupted: str = ""
     """Why the submission broke off ("submission interrupted after N files"), "" when it
     did not: the job then ends ``interrupted`` once its recorded chunks are done."""
+    bytes_in_flight: int = 0
+    """Data-set bytes of large files being sent now, not yet stored (see
+    :meth:`JobStore.file_in_flight`): progress moves while a large file goes out."""
 
     @property
     def done(self) -> int:
@@ -281,6 +284,10 @@ class JobStore(Protocol):
     def add_wait(self, job_id: str) -> int:
         """Count, in the job's retries (not a chunk's), a chunk's failure to reach its
         destination; return the job's retries. 0 for an unknown job."""
+
+    def file_in_flight(self, job_id: str, chunk_id: str, sent: int) -> None:
+        """The file chunk ``chunk_id`` is sending has ``sent`` data-set bytes out so far
+        (0: none in flight). Called for large files only, a few times a second at most."""
 
 
 def __getattr__(name: str) -> Any:

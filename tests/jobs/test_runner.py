@@ -11,6 +11,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pydicom
+import pytest
+
 from dispatch.jobs.model import JobState
 from dispatch.jobs.runner import ChunkStatus, run_chunk
 from dispatch.jobs.slots import MemorySlots
@@ -258,3 +261,44 @@ def test_a_job_cancelled_while_the_peer_is_slow_sends_nothing_more(
     assert len(scp.stores) == 3
     progress = store.progress("slow2")
     assert (progress.stored, progress.not_sent) == (3, 2)
+
+
+def test_a_large_file_in_flight_shows_in_the_jobs_progress_until_it_lands(
+    scp: StorageScp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dispatch.transfer
+    from dispatch.cli.progress import progress_line
+    from dispatch.outcome import human_bytes
+
+    monkeypatch.setattr(dispatch.transfer, "PROGRESS_INTERVAL_S", 0.0)
+    scp.reset()
+    study = make_study(tmp_path / "s", images=2)
+    large = pydicom.dcmread(study.files[1])
+    large.Rows = large.Columns = 2048
+    large.PixelData = bytes(8 << 20)
+    large.save_as(study.files[1])
+    seen: list[tuple[int, int, str]] = []
+
+    class Watched(MemoryJobStore):
+        """The memory store, its progress read each time a file's bytes go out."""
+
+        def file_in_flight(self, job_id: str, chunk_id: str, sent: int) -> None:
+            super().file_in_flight(job_id, chunk_id, sent)
+            snapshot = self.progress(job_id)
+            line = progress_line(snapshot)
+            seen.append((snapshot.bytes_in_flight, snapshot.bytes_stored, line))
+
+    store = Watched()
+    spec = make_spec(scp.host, scp.port, job_id="inflight")
+    chunks = chunks_of(study.files, 10)
+    store.create_job(spec, chunks)
+    result = run_chunk(spec, chunks[0], store, MemorySlots())
+    assert result.status is ChunkStatus.DONE
+    going = [sent for sent, _stored, _line in seen if sent]
+    assert len(going) >= 4 and going == sorted(going) and going[-1] > 8 << 20
+    # While it goes out, the line counts its bytes with those of the file stored before.
+    for sent, stored, line in seen:
+        if sent:
+            assert f", {human_bytes(stored + sent)}/" in line, line
+    assert seen[-1][0] == 0  # landed: nothing in flight
+    assert store.progress(spec.job_id).bytes_in_flight == 0

@@ -334,3 +334,17 @@ def test_redis_waiters_wake_when_the_job_finishes(redis_client: Any) -> None:
     store.close_job(job)
     assert store.wait_finished(job, 1.0)
     assert store.wait_finished(job, 1.0)  # every waiter sees it
+
+
+def test_bytes_in_flight_are_summed_over_chunks_until_each_file_lands(store: JobStore) -> None:
+    spec = make_spec("127.0.0.1", 104, job_id="fly")
+    chunks = [Chunk(f"c{n}", "1.2.3", (FileRef(f"/a/{n}", 100, n),)) for n in range(2)]
+    store.create_job(spec, chunks)
+    store.file_in_flight("fly", "c0", 3_000_000)
+    store.file_in_flight("fly", "c1", 1_000_000)
+    store.file_in_flight("fly", "c0", 5_000_000)  # the same file, further on
+    assert store.progress("fly").bytes_in_flight == 6_000_000
+    store.file_in_flight("fly", "c0", 0)
+    assert store.progress("fly").bytes_in_flight == 1_000_000
+    store.file_in_flight("fly", "c1", 0)
+    assert store.progress("fly").bytes_in_flight == 0

@@ -53,6 +53,7 @@ class _Job:
     open: bool = False
     interrupted: str = ""
     submission_until: float = 0.0
+    in_flight: dict[str, int] = field(default_factory=dict)
     """With ``open``: the end of the submitter's lease (0: none taken)."""
 
 
@@ -333,6 +334,7 @@ class MemoryJobStore:
                 updated=job.updated,
                 open=job.open,
                 interrupted=job.interrupted,
+                bytes_in_flight=sum(job.in_flight.values()),
             )
 
     def jobs(self, limit: int = 20) -> list[JobProgress]:
@@ -425,6 +427,16 @@ class MemoryJobStore:
                 return 0
             job.retries += 1
             return job.retries
+
+    def file_in_flight(self, job_id: str, chunk_id: str, sent: int) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return
+            if sent:
+                job.in_flight[chunk_id] = sent
+            else:
+                job.in_flight.pop(chunk_id, None)
 
 
 class MemorySlots:

@@ -554,7 +554,8 @@ class RedisJobStore:
         pipe.hmget(self._key(job_id, "meta"), _PROGRESS_FIELDS)
         pipe.hgetall(self._key(job_id, "failures"))
         pipe.scard(self._key(job_id, "done"))
-        values, failures, done = pipe.execute()
+        pipe.hvals(self._key(job_id, "inflight"))  # one entry a chunk sending a large file
+        values, failures, done, in_flight = pipe.execute()
         meta = {k: v for k, v in zip(_PROGRESS_FIELDS, values, strict=True) if v is not None}
         if not meta:
             raise UnknownJob(f"no such job: {job_id}")
@@ -588,6 +589,7 @@ class RedisJobStore:
             updated=secs("updated"),
             open=meta.get("open") == "1",
             interrupted=meta.get("interrupted", ""),
+            bytes_in_flight=sum(int(v) for v in in_flight),
         )
 
     @broker_command
@@ -715,6 +717,17 @@ class RedisJobStore:
     @broker_command
     def add_wait(self, job_id: str) -> int:
         return int(self._add_wait(keys=[self._key(job_id, "meta")]))
+
+    @broker_command
+    def file_in_flight(self, job_id: str, chunk_id: str, sent: int) -> None:
+        key = self._key(job_id, "inflight")
+        if sent:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hset(key, chunk_id, sent)
+            pipe.pexpire(key, self.ttl_ms)
+            pipe.execute()
+        else:
+            self._r.hdel(key, chunk_id)
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
