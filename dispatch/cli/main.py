@@ -91,10 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(USAGE)
         return 1
     try:
-        return command(args[1:])
+        code = command(args[1:])
+        sys.stdout.flush()  # a reader that went away is met here, not at exit
+        return code
     except KeyboardInterrupt:
         print("dispatch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `dispatch report JOB | head`: the reader has what it wanted. Whatever is still
+        # buffered goes nowhere, so that the exit does not fail on it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
 
 
 if __name__ == "__main__":

@@ -87,10 +87,20 @@ class JobsConfig:
             raise UsageError("retry_for_s must be >= 0")
         if self.retries < 0 or self.chunk_files < 1 or self.max_associations < 1:
             raise UsageError("retries must be >= 0, chunk_files and max_associations >= 1")
+        for name in ("broker_url", "store_url"):
+            url = getattr(self, name)
+            scheme = url.partition("://")[0].lower() if "://" in url else url
+            if url and scheme not in _REDIS_SCHEMES:
+                raise UsageError(
+                    f"{name} {scheme!r}: the broker and job records are Redis; give a"
+                    " redis://, rediss:// or unix:// URL"
+                )
         return self
 
 
 _ENV_PREFIX = "DISPATCH_"
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+"""URL schemes of Redis (redis-py's); the job records need Redis, so the broker is it."""
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
