@@ -169,6 +169,17 @@ def _wait(process: subprocess.Popen[bytes]) -> tuple[int, resource.struct_rusage
 # --- the receiving peer ----------------------------------------------------------
 
 
+def _terminate(process: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM ``process`` if it still runs, SIGKILL it after 5 s; reap it."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface right now."""
     with socket.socket() as probe:
@@ -228,13 +239,7 @@ class Peer:
 
     def stop(self) -> None:
         """Terminate the peer (only the process this object started)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)
 
 
 # --- the Redis server and the workers --------------------------------------------
@@ -417,13 +422,7 @@ class Link:
 
     def stop(self) -> None:
         """Stop the proxy (only the process this object started)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
         self.process = None

@@ -34,7 +34,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from io import BytesIO
 from pathlib import Path
 
@@ -100,30 +100,6 @@ SPECS: dict[str, CorpusSpec] = {
         bits_allocated=8,
         pad_to=2048,
     ),
-    "tiny-flat": CorpusSpec(
-        name="tiny-flat",
-        sop_class=SECONDARY_CAPTURE,
-        studies=50,
-        series_per_study=1,
-        instances_per_series=200,
-        rows=16,
-        columns=16,
-        bits_allocated=8,
-        pad_to=2048,
-        layout="interleaved",
-    ),
-    "tiny-dirs": CorpusSpec(
-        name="tiny-dirs",
-        sop_class=SECONDARY_CAPTURE,
-        studies=50,
-        series_per_study=1,
-        instances_per_series=200,
-        rows=16,
-        columns=16,
-        bits_allocated=8,
-        pad_to=2048,
-        layout="dirs",
-    ),
     "link": CorpusSpec(
         name="link",
         sop_class=SECONDARY_CAPTURE,
@@ -157,6 +133,12 @@ SPECS: dict[str, CorpusSpec] = {
         frames=2048,
     ),
 }
+
+# The same 10,000 tiny files as 50 studies: interleaved in one directory, or a directory
+# per study.
+_FIFTY = replace(SPECS["tiny"], studies=50, instances_per_series=200)
+SPECS["tiny-flat"] = replace(_FIFTY, name="tiny-flat", layout="interleaved")
+SPECS["tiny-dirs"] = replace(_FIFTY, name="tiny-dirs", layout="dirs")
 
 
 @dataclass(frozen=True)
