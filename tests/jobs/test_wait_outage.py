@@ -107,6 +107,10 @@ def test_a_job_whose_records_vanished_is_lost_with_the_last_counts(
     assert "last seen: 1 stored, 0 failed, 2 not sent of 3 files" in str(waiter.error)
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _watch(url: str, job_id: str, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     """``dispatch watch`` in a process of its own; returns once it has shown the job."""
     err = tmp_path / "watch.err"
@@ -118,6 +122,8 @@ def _watch(url: str, job_id: str, tmp_path: Path) -> tuple[subprocess.Popen[str]
             stderr=stream,
             env=env,
             text=True,
+            # A shell's background job inherits SIGINT ignored; Ctrl-C at a terminal is not.
+            preexec_fn=_interruptible,
         )
     wait_until(lambda: "queued" in err.read_text(), "the watch to show the job", WAIT_S)
     return process, err
