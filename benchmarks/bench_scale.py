@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the files")
     parser.add_argument("--json", help="write the figures to this file too")
     args = parser.parse_args(argv)
+    bench.compile_project()
 
     root = Path(tempfile.mkdtemp(prefix="dispatch-scale-", dir=args.dir))
     results: dict[str, Any] = {"files": args.files, "chunk": args.chunk, "workers": args.workers}

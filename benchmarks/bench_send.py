@@ -67,9 +67,28 @@ DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 # dispatch runs with the shipped settings plus its command line: no settings file or
 # DISPATCH_* variable of the caller's (a DISPATCH_BROKER_URL would turn the embedded
 # rows into broker runs).
-DISPATCH_ENV = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
+#
+# Nor PYTHONDONTWRITEBYTECODE: an installed package carries its bytecode (pip compiles it
+# on install), and :func:`compile_project` gives a checkout's the same, so no run pays
+# for compiling the sources (about 0.15 s of every process's start-up).
+DISPATCH_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith("DISPATCH_") and k != "PYTHONDONTWRITEBYTECODE"
+}
 # The key prefix of the job records with the shipped settings.
 KEY_PREFIX = "dispatch"
+
+
+def compile_project() -> None:
+    """Write the bytecode of the project's packages, as installing them does (an
+    editable install, as in a checkout, leaves it to the first run)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "dispatch", "workers"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        env=DISPATCH_ENV,
+    )
 
 
 def dispatch_executable() -> Path:
@@ -1119,6 +1138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not dispatch_executable().exists():
         print(f"error: no dispatch console script next to {sys.executable}", file=sys.stderr)
         return 2
+    compile_project()
     environment = _environment()
     # Other work on the machine skews whole-process timings; say how busy it was.
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))

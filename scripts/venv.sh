@@ -43,10 +43,18 @@ ensure_venv() {
         if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
             && { [ "$stamp" = ".venv/.installed $spec" ] || [ "$spec" = . ]; } \
             && .venv/bin/python -c 'import dispatch' 2>/dev/null; then
+            write_bytecode
             return 0
         fi
     done
     echo "installing dicom-dispatch ($spec) into .venv (a minute on a first run)" >&2
     .venv/bin/python -m pip install --quiet -e "$spec"
     echo "$want" > ".venv/.installed $spec"
+    write_bytecode
+}
+
+# The bytecode of the checkout's packages, as installing from a wheel writes it: every
+# command then starts without compiling them (only changed files are compiled again).
+write_bytecode() {
+    .venv/bin/python -m compileall -q dispatch workers >/dev/null || true
 }

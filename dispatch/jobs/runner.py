@@ -56,14 +56,16 @@ _STOP_CHECK_S = 0.25
 _RECORD_BATCH = 64
 _RECORD_DELAY_S = 0.25
 """Stored outcomes are recorded in batches of up to this many, at most this long after
-the first of them (at once when the peer is slow: see :data:`_REPLY_GRACE_S`), while the peer
+the first of them (at once when the peer is slow: see :data:`REPLY_GRACE_S`), while the peer
 stores the next file: one store call per batch costs
 a fraction of one per file. A runner killed before a batch is recorded leaves those
 files unconfirmed; the runner that takes the chunk over sends them once more."""
-_REPLY_GRACE_S = 0.002
+REPLY_GRACE_S = 0.1
 """A response that takes longer than this has what is held recorded while it is awaited,
 and marks the flags for a fresh read: the job may be halted or cancelled while a slow
-(or stalled) peer stores a file."""
+(or stalled) peer stores a file. Longer than a network's round trip: over a link of
+milliseconds every answer takes that long, and a store call per file (with a flag read
+before the next file) would cost more than the batches save."""
 
 
 class ChunkStatus(StrEnum):
@@ -437,7 +439,7 @@ class _Run:
         items = chain((_item(todo[done], checked),), (_item(ref) for ref in todo[done + 1 :]))
         policy = self.spec.policy
         steps = send_files(
-            assoc, items, policy, identities, grace_s=_REPLY_GRACE_S, on_bytes=self.in_flight
+            assoc, items, policy, identities, grace_s=REPLY_GRACE_S, on_bytes=self.in_flight
         )
         for step in steps:
             if isinstance(step, Waiting):

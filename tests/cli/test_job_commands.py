@@ -13,6 +13,7 @@ import pytest
 
 from dispatch.jobs.model import JobState
 from dispatch.jobs.redis_store import RedisJobStore
+from dispatch.jobs.runner import REPLY_GRACE_S
 from dispatch.outcome import Outcome
 from tests.support.cluster import Worker, run_cli
 from tests.support.dicom_files import Study, make_study
@@ -95,7 +96,9 @@ def test_cancel_a_job_stalled_at_the_peer(
     tmp_path: Path,
 ) -> None:
     _, files = _files(tmp_path, 1, 4)
-    scp.stall_on_store(1)
+    # Stalled: slower to answer than the runner's grace (a faster answer has the flags
+    # read within the runner's check interval, a few files later at most).
+    scp.stall_on_store(1, at_least_s=3 * REPLY_GRACE_S)
     job = _submit(redis_url, scp, files)
     scp.wait_until_stalled(1, timeout_s=30)
 

@@ -15,7 +15,7 @@ import pydicom
 import pytest
 
 from dispatch.jobs.model import JobState
-from dispatch.jobs.runner import ChunkStatus, run_chunk
+from dispatch.jobs.runner import REPLY_GRACE_S, ChunkStatus, run_chunk
 from dispatch.jobs.slots import MemorySlots
 from dispatch.jobs.store import MemoryJobStore
 from dispatch.outcome import FileOutcome, Outcome
@@ -206,8 +206,8 @@ def test_an_unchanged_file_is_sent_from_what_the_scan_read(scp: StorageScp, tmp_
     ]
 
 
-_SLOW_S = 0.05
-"""How long the stalled peer holds its answer: well beyond the runner's 2 ms."""
+_SLOW_S = 3 * REPLY_GRACE_S
+"""How long the stalled peer holds its answer: well beyond the runner's grace."""
 
 
 def _run_in_thread(target: Callable[[], object]) -> threading.Thread:

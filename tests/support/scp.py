@@ -189,6 +189,7 @@ class StorageScp:
         self._stores: list[ReceivedStore] = []
         self._associations: list[AssociationRecord] = []
         self._stalled = 0
+        self._stall_at_least_s = 0.0
         self.max_concurrent = 0
         self._release = threading.Event()
         self._data_hook: Callable[[int], None] | None = None
@@ -232,10 +233,12 @@ class StorageScp:
         with self._cond:
             self._abort_on.update(numbers)
 
-    def stall_on_store(self, *numbers: int) -> None:
-        """Hold the answer to the Nth stores until :meth:`release_stall` or the timeout."""
+    def stall_on_store(self, *numbers: int, at_least_s: float = 0.0) -> None:
+        """Hold the answer to the Nth stores until :meth:`release_stall` or the timeout,
+        and for at least ``at_least_s`` (a peer slower than a sender's idea of slow)."""
         with self._cond:
             self._stall_on.update(numbers)
+            self._stall_at_least_s = at_least_s
 
     def stall_associations(self) -> None:
         """Leave A-ASSOCIATE-RQs unanswered until :meth:`release_stall` or the timeout."""
@@ -343,7 +346,11 @@ class StorageScp:
         with self._cond:
             self._stalled += 1
             self._cond.notify_all()
+            at_least_s = self._stall_at_least_s
+        held = time.monotonic()
         release.wait(self.stall_timeout_s)
+        # A floor on the stall, not a wait for an event: the peer's answer time itself.
+        time.sleep(max(0.0, held + at_least_s - time.monotonic()))
 
     def _on_requested(self, event: evt.Event) -> None:
         assoc = event.assoc
