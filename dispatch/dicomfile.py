@@ -50,11 +50,11 @@ _MAX_DEPTH = 64
 _MAX_CAPTURED = 1024
 """Longest value of a captured attribute (UIDs are at most 64 bytes)."""
 
-_SOP_CLASS = 0x00080016
-_SOP_INSTANCE = 0x00080018
-_STUDY_INSTANCE = 0x0020000D
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+STUDY_INSTANCE_UID = 0x0020000D
 _TRAILING_PADDING = 0xFFFCFFFC
-_CAPTURED = frozenset({_SOP_CLASS, _SOP_INSTANCE, _STUDY_INSTANCE})
+_CAPTURED = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID})
 
 _LE_EXPLICIT = struct.Struct("<HH2sH")
 _BE_EXPLICIT = struct.Struct(">HH2sH")
@@ -68,9 +68,13 @@ _BE_U32 = struct.Struct(">I")
 class DicomFileInfo:
     """What the sender needs to know about one input file.
 
-    The UIDs have their trailing NUL padding removed; a trailing space is kept (the
-    ``-up`` option of the sender strips it). ``transfer_syntax`` is the syntax of the data
-    set as stored: from the meta header, or detected when the meta header has none.
+    The UIDs have their trailing padding removed, NULs and spaces alike, as DCMTK reads
+    them: old modalities pad UI values with a space, which is no part of the UID.
+    ``space_padded`` lists the tags of those UIDs (SOP Class, SOP Instance, Study
+    Instance) whose value in the file ends in a space: storescu sends them NUL-padded,
+    so the sender rewrites them (see :func:`uid_value`). ``transfer_syntax`` is the
+    syntax of the data set as stored: from the meta header, or detected when the meta
+    header has none.
     The data set to send occupies bytes ``[dataset_offset, dataset_offset +
     dataset_length)``: up to the end of the file, less a Data Set Trailing Padding
     element (FFFC,FFFC) that ends an uncompressed data set (storescu leaves it out too).
@@ -84,6 +88,13 @@ class DicomFileInfo:
     dataset_length: int
     has_meta: bool
     study_instance_uid: str | None
+    space_padded: tuple[int, ...] = ()
+
+
+def uid_value(uid: str) -> bytes:
+    """``uid`` as a UI value: NUL-padded to an even length."""
+    raw = uid.encode("ascii")
+    return raw + b"\0" if len(raw) % 2 else raw
 
 
 class _Malformed(Exception):
@@ -378,7 +389,8 @@ def detect_syntax(head: bytes | memoryview) -> str:
 
 
 def _uid(raw: bytes) -> str:
-    return raw.rstrip(b"\0").decode("latin-1")
+    # Spaces too, leading ones included: DCMTK removes them from any UI value it reads.
+    return raw.strip(b"\0 ").decode("latin-1")
 
 
 def _read_meta(src: _FileSource, head: bytes, start: int) -> tuple[int, str | None]:
@@ -551,13 +563,18 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
         raise BadFile(path, f"bad DICOM file: {exc.reason}") from None
     except OSError as exc:
         raise BadFile(path, f"cannot read: {exc.strerror}") from None
-    sop_class = _uid(found.values.get(_SOP_CLASS, b""))
+    sop_class = _uid(found.values.get(SOP_CLASS_UID, b""))
     if not sop_class:
         raise BadFile(path, "no SOP Class UID in data set")
-    sop_instance = _uid(found.values.get(_SOP_INSTANCE, b""))
+    sop_instance = _uid(found.values.get(SOP_INSTANCE_UID, b""))
     if not sop_instance:
         raise BadFile(path, "no SOP Instance UID in data set")
-    study = found.values.get(_STUDY_INSTANCE)
+    study = found.values.get(STUDY_INSTANCE_UID)
+    padded = tuple(
+        tag
+        for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID)
+        if b" " in found.values.get(tag, b"")
+    )
     end = size
     if found.padding_at is not None and syntax != DEFLATED_LE:
         # storescu does not send the trailing padding: the data set ends before it.
@@ -570,5 +587,6 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
         dataset_offset=offset,
         dataset_length=end - offset,
         has_meta=has_meta,
-        study_instance_uid=None if study is None else _uid(study).rstrip(" ") or None,
+        study_instance_uid=None if study is None else _uid(study) or None,
+        space_padded=padded,
     )

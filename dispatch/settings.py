@@ -211,7 +211,8 @@ class SendPolicy:
     abort_at_end: bool = False
     """End with A-ABORT instead of A-RELEASE (--abort)."""
     uid_padding: bool = False
-    """Strip one trailing space from the SOP class and instance UIDs (-up)."""
+    """-up, accepted and without effect, as in storescu 3.6.7: the UIDs of every file
+    read lose their space padding anyway (see :class:`dispatch.dicomfile.DicomFileInfo`)."""
     read_mode: ReadMode = ReadMode.FILE
     rename: bool = False
     """Rename each processed file to NAME.done or NAME.bad (+rn)."""

@@ -35,7 +35,14 @@ from typing import Final
 
 from dispatch import status as st
 from dispatch.codecs.convert import target_checker
-from dispatch.dicomfile import DicomFileInfo, read_info_and_data
+from dispatch.dicomfile import (
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    STUDY_INSTANCE_UID,
+    DicomFileInfo,
+    read_info_and_data,
+    uid_value,
+)
 from dispatch.errors import BadFile, DispatchError, NoPresentationContext
 from dispatch.identities import Identity, Inventor
 from dispatch.logtext import printable
@@ -211,14 +218,14 @@ def _request(
     if info is None or context is None:
         return FileOutcome(path, Outcome.NOT_SENT, reason=prepared.reason)
     started = time.monotonic()
-    sop_class = _strip_padding(info.sop_class_uid, policy)
-    sop_instance = _strip_padding(info.sop_instance_uid, policy)
+    sop_class, sop_instance = info.sop_class_uid, info.sop_instance_uid
     identity = prepared.identity
-    replace = None
+    replace = _unpadded(info)
     verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
     if identity is not None:
         # The C-STORE names the instance the peer receives: the invented one.
-        sop_instance, replace = identity.sop_instance_uid, identity.replacements()
+        sop_instance = identity.sop_instance_uid
+        replace = {**(replace or {}), **identity.replacements()}
         if verbose:
             log.info("Inventing Identifying Information (%s)", identity.describe())
     if verbose:
@@ -387,8 +394,17 @@ def _prepare_item(assoc: Association, item: Item, policy: SendPolicy) -> Prepare
     return prepare(assoc, item.path, policy, item.info, item.data)
 
 
-def _strip_padding(uid: str, policy: SendPolicy) -> str:
-    return uid[:-1] if policy.uid_padding and uid.endswith(" ") else uid
+def _unpadded(info: DicomFileInfo) -> dict[int, bytes] | None:
+    """The space-padded UIDs of ``info`` as storescu sends them (NUL-padded), by tag;
+    None when the file has none."""
+    if not info.space_padded:
+        return None
+    values = {
+        SOP_CLASS_UID: info.sop_class_uid,
+        SOP_INSTANCE_UID: info.sop_instance_uid,
+        STUDY_INSTANCE_UID: info.study_instance_uid or "",
+    }
+    return {tag: uid_value(values[tag]) for tag in info.space_padded}
 
 
 class _Paced:

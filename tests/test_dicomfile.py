@@ -190,15 +190,19 @@ def _element(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
     return struct.pack("<HH", group, elem) + vr + struct.pack("<H", len(value)) + value
 
 
-def test_trailing_nul_is_stripped_and_trailing_space_kept(tmp_path: Path) -> None:
+def test_trailing_nul_and_space_padding_are_stripped(tmp_path: Path) -> None:
+    """As DCMTK reads UI values; the space-padded ones are named for rewriting."""
     path = tmp_path / "bare.dcm"
     path.write_bytes(
         _element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\x00")
         + _element(0x0008, 0x0018, b"UI", b"1.2.3 ")
+        + _element(0x0020, 0x000D, b"UI", b"1.2.4.5 ")
     )
     info = read_info(str(path))
     assert info.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2"
-    assert info.sop_instance_uid == "1.2.3 "
+    assert info.sop_instance_uid == "1.2.3"
+    assert info.study_instance_uid == "1.2.4.5"
+    assert info.space_padded == (0x00080018, 0x0020000D)
 
 
 def test_study_uid_is_none_when_absent(tmp_path: Path) -> None:

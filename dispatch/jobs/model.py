@@ -126,7 +126,7 @@ class FileRef:
 
 def info_to_dict(info: DicomFileInfo) -> dict[str, Any]:
     """JSON-ready form of a :class:`DicomFileInfo` without its path (the file
-    reference's own); the study UID only when there is one."""
+    reference's own); the study UID and the space-padded tags only when there are some."""
     data: dict[str, Any] = {
         "sop_class": info.sop_class_uid,
         "sop_instance": info.sop_instance_uid,
@@ -137,6 +137,8 @@ def info_to_dict(info: DicomFileInfo) -> dict[str, Any]:
     }
     if info.study_instance_uid is not None:
         data["study"] = info.study_instance_uid
+    if info.space_padded:
+        data["space_padded"] = list(info.space_padded)
     return data
 
 
@@ -152,6 +154,7 @@ def info_from_dict(path: str, data: dict[str, Any]) -> DicomFileInfo:
         dataset_length=int(data["length"]),
         has_meta=bool(data["meta"]),
         study_instance_uid=None if study is None else str(study),
+        space_padded=tuple(int(tag) for tag in data.get("space_padded", ())),
     )
 
 

@@ -44,9 +44,10 @@ def test_chunk_and_outcome_round_trip_through_json() -> None:
 
 
 def test_file_ref_carries_the_scan_info_through_json() -> None:
-    info = DicomFileInfo("/x/1", "1.2.3.4", "1.2.3.4.5 ", EXPLICIT_LE, 300, 1700, True, None)
+    info = DicomFileInfo("/x/1", "1.2.3.4", "1.2.3.4.5", EXPLICIT_LE, 300, 1700, True, None)
+    padded = dataclasses.replace(info, space_padded=(0x00080018,))
     with_study = dataclasses.replace(info, has_meta=False, study_instance_uid="1.2.3.9")
-    for each in (info, with_study):
+    for each in (info, with_study, padded):
         ref = FileRef("/x/1", 2000, 123456789012345, 7, each)
         back = FileRef.from_dict(json.loads(json.dumps(ref.to_dict())))
         assert (back, back.info) == (ref, each)

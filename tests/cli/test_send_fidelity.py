@@ -1,0 +1,61 @@
+"""Behaviours on the wire that ``dispatch send`` shares with DCMTK's storescu 3.6.7:
+each case runs both programs against the same peer and compares the exit code, the
+requests and the data sets the peer stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydicom.uid import CTImageStorage
+
+from tests.cli.conftest import Observed, observe_both
+from tests.support.dicom_files import make_file
+from tests.support.scp import StorageScp
+
+
+def wire(seen: Observed) -> list[tuple[int, str, str, bytes]]:
+    """Message ID, SOP class, SOP instance and data set of every store the peer saw."""
+    return [(s.message_id, s.sop_class_uid, s.sop_instance_uid, s.data) for s in seen.stores]
+
+
+# -- 1. space-padded UIDs ------------------------------------------------------------
+
+
+def space_padded(path: Path, *uids: str) -> Path:
+    """A CT file whose data set has ``uids`` (NUL-padded UI values) padded with a space
+    instead, as old modalities wrote them."""
+    make_file(path, sop_instance_uid="1.2.826.0.1.3680043.8.498.1", study_uid="1.2.3.4.7")
+    raw = path.read_bytes()
+    start = raw.index(b"\x08\x00\x16\x00UI")  # the data set, after the meta header
+    body = raw[start:]
+    for uid in uids:
+        encoded = uid.encode()
+        assert len(encoded) % 2, "an odd-length UID has a padding byte to replace"
+        body = body.replace(encoded + b"\0", encoded + b" ")
+    path.write_bytes(raw[:start] + body)
+    return path
+
+
+PADDED = [CTImageStorage, "1.2.826.0.1.3680043.8.498.1", "1.2.3.4.7"]
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["-up"], ["-R"], ["-R", "-up"]], ids=["default", "up", "R", "R-up"]
+)
+def test_space_padded_uids_are_stripped_when_read(
+    scp: StorageScp, tmp_path: Path, options: list[str]
+) -> None:
+    """storescu strips the trailing space from UI values it reads (the SOP Class and
+    Instance UIDs of the request, and the values in the data set, which it sends
+    NUL-padded), with or without ``-up``; the context lookup and ``-R`` see the
+    stripped SOP class."""
+    padded = space_padded(tmp_path / "padded.dcm", *PADDED)
+    theirs, ours = observe_both(scp, *options, padded)
+    assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
+    assert ours.run.code == 0
+    assert [s.sop_class_uid for s in ours.stores] == [CTImageStorage]
+    assert b"498.1\0" in ours.stores[0].data and b"1.2.3.4.7\0" in ours.stores[0].data
+    assert [c.abstract_syntax for c in ours.association.proposed if "-R" in options] == (
+        [CTImageStorage] * len(ours.association.proposed) if "-R" in options else []
+    )
