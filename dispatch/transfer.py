@@ -11,6 +11,8 @@ What it decides, once for both:
 - a file that cannot be read, that no accepted context can carry, or that its item
   names a problem for (:attr:`Item.problem`) is NOT_SENT: nothing reached the peer;
 - the peer's answer makes the file STORED (a warning included) or FAILED;
+- every file attempted uses up a message ID, sent or not, as storescu numbers them
+  (a file not sent leaves a gap);
 - with ``+II`` each file read is sent under invented identities (:class:`Identities`);
 - with the halt policy the run stops after the first file that was not stored;
 - an association that broke (a timeout, a reset, an abort, a protocol error) ends the
@@ -216,6 +218,7 @@ def _request(
     could be sent; ``on_bytes`` hears of a large data set as it goes."""
     path, info, context = prepared.path, prepared.info, prepared.context
     if info is None or context is None:
+        assoc.skip_message_id()
         return FileOutcome(path, Outcome.NOT_SENT, reason=prepared.reason)
     started = time.monotonic()
     sop_class, sop_instance = info.sop_class_uid, info.sop_instance_uid
@@ -263,6 +266,7 @@ def _request(
                     )
                 except BadFile as exc:
                     # Pixel data that cannot be converted: nothing was sent.
+                    assoc.skip_message_id()
                     return FileOutcome(
                         path, Outcome.NOT_SENT, reason=exc.reason, sop_instance_uid=sop_instance
                     )
@@ -270,6 +274,7 @@ def _request(
                 message_id = assoc.send_request(context, sop_class, sop_instance, data)
     except OSError as exc:
         # Opening failed: the file vanished or lost its permissions since it was read.
+        assoc.skip_message_id()
         reason = f"cannot open: {exc.strerror or exc}"
         return FileOutcome(path, Outcome.NOT_SENT, reason=reason, sop_instance_uid=sop_instance)
     return prepared, message_id, sop_class, sop_instance, started

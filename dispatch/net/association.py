@@ -186,6 +186,11 @@ class Association:
         self._sent[message_id] = (sop_class_uid, sop_instance_uid)
         return message_id
 
+    def skip_message_id(self) -> None:
+        """Use up the next message ID without sending anything: storescu numbers every
+        file it attempts, so one it could not send leaves a gap."""
+        self._message_id = (self._message_id % 0xFFFF) + 1
+
     def receive_response(self, message_id: int) -> StoreResponse:
         """Wait for the C-STORE-RSP to ``message_id``. Raises like :meth:`send_request`,
         after aborting; also :class:`~dispatch.errors.ProtocolError` for a response that

@@ -59,3 +59,27 @@ def test_space_padded_uids_are_stripped_when_read(
     assert [c.abstract_syntax for c in ours.association.proposed if "-R" in options] == (
         [CTImageStorage] * len(ours.association.proposed) if "-R" in options else []
     )
+
+
+# -- 4. message IDs with -nh ---------------------------------------------------------
+
+
+PRIVATE_CLASS = "1.2.826.0.1.3680043.8.498.99"
+
+
+@pytest.mark.parametrize("unsendable", ["not-dicom", "no-context"])
+def test_no_halt_uses_up_a_message_id_for_every_file_attempted(
+    scp: StorageScp, tmp_path: Path, unsendable: str
+) -> None:
+    """A file that cannot be sent in the middle of a ``-nh`` run leaves a gap in the
+    message IDs (1, 3), as storescu numbers the files it attempts."""
+    first = make_file(tmp_path / "1.dcm", instance_number=1)
+    middle = tmp_path / "2.dcm"
+    if unsendable == "not-dicom":
+        middle.write_text("not a DICOM file\n")
+    else:
+        make_file(middle, sop_class_uid=PRIVATE_CLASS)  # not among the proposed classes
+    last = make_file(tmp_path / "3.dcm", instance_number=3)
+    theirs, ours = observe_both(scp, "-nh", first, middle, last)
+    assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
+    assert [s.message_id for s in ours.stores] == [1, 3]
