@@ -38,6 +38,7 @@ from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import ProposalGroup, file_proposals
 from dispatch.settings import AssociationSettings, SendPolicy
 from dispatch.transfer import Broken, BytesSink, Identities, Item, send_files
+from dispatch.uids import is_storage_class
 
 __all__ = [
     "EXIT_ERROR",
@@ -80,6 +81,9 @@ class FileProposal:
     proposal: str
     combine: bool = False
     own_first: bool = False
+    any_class: bool = False
+    """Propose and send SOP classes that are not known storage classes (private ones);
+    storescu refuses such a file ("unknown storage SOP class in file")."""
 
 
 def run(
@@ -113,7 +117,9 @@ def run(
         paths, fatal = check_inputs(paths, policy, on_outcome)
     infos: dict[str, DicomFileInfo] | None = None
     if not fatal and from_files is not None:
-        paths, infos, fatal = read_all(paths, policy, on_outcome)
+        paths, infos, fatal = read_all(
+            paths, policy, on_outcome, storage_only=not from_files.any_class
+        )
         if not fatal and not paths:
             # storescu requests an association without contexts, which fails.
             fatal = "Association Request Failed: missing presentation contexts"
@@ -179,20 +185,33 @@ def check_inputs(
 
 
 def read_all(
-    paths: Sequence[str], policy: SendPolicy, on_outcome: OutcomeSink
+    paths: Sequence[str],
+    policy: SendPolicy,
+    on_outcome: OutcomeSink,
+    *,
+    storage_only: bool = False,
 ) -> tuple[list[str], dict[str, DicomFileInfo], str]:
     """Read every file up front (for ``-R``). Same contract as :func:`check_inputs`:
-    a bad file gets its NOT_SENT outcome; in halt mode it is fatal."""
+    a bad file gets its NOT_SENT outcome; in halt mode it is fatal. With
+    ``storage_only`` a file whose SOP class is not a known storage class is refused
+    the same way, as storescu refuses it."""
     infos: dict[str, DicomFileInfo] = {}
     usable: list[str] = []
     for index, path in enumerate(paths):
         try:
-            infos[path] = read_info(path, policy.read_mode)
+            info = infos[path] = read_info(path, policy.read_mode)
         except BadFile as exc:
             on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason))
             if policy.halt:
                 return usable + list(paths[index + 1 :]), infos, f"Bad DICOM file: {exc}"
             log.error("Bad DICOM file: %s", printable(exc))
+            continue
+        if storage_only and not is_storage_class(info.sop_class_uid):
+            reason = f"unknown storage SOP class in file: {path}: {info.sop_class_uid}"
+            on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=reason))
+            if policy.halt:
+                return usable + list(paths[index + 1 :]), infos, reason
+            log.warning("%s, ignoring file", printable(reason))
             continue
         usable.append(path)
     return usable, infos, ""

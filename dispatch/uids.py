@@ -15,6 +15,23 @@ JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
 JPEG_2000 = "1.2.840.10008.1.2.4.91"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
+_MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+def is_storage_class(uid: str) -> bool:
+    """Whether the standard names ``uid`` a storage SOP class, as DCMTK's storescu asks
+    of every file with ``-R``: by pydicom's UID dictionary (DCMTK 3.6.7's classes and
+    those added to the standard since), the Media Storage Directory (DICOMDIR) left out
+    as DCMTK leaves it out."""
+    from pydicom._uid_dict import UID_dictionary  # only runs with -R: kept off start-up
+
+    entry = UID_dictionary.get(uid)
+    if entry is None or uid == _MEDIA_STORAGE_DIRECTORY:
+        return False
+    name, kind = entry[0], entry[1]
+    return kind == "SOP Class" and "Storage" in name and "Commitment" not in name
+
+
 #: The syntaxes between which a data set can be converted on the way out.
 UNCOMPRESSED: frozenset[str] = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE})
 

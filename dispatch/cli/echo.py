@@ -40,6 +40,7 @@ _SEND_ONLY_NETWORK = {
     "required_only",
     "combine",
     "propose_own",
+    "any_class",
     "allow_lossy",
     "new_vrs",
     "compression_level",

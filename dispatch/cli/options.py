@@ -107,6 +107,9 @@ class SendOptions:
     propose_own: bool = False
     """--propose-own: read every file first and propose, per SOP class, its files' own
     transfer syntaxes before the others (split over associations beyond 128 contexts)."""
+    any_class: bool = False
+    """--any-class: with -R or --propose-own, also propose and send SOP classes that are
+    not known storage classes (private ones), which storescu refuses."""
     profile: tuple[str, str] | None = None
     """-xf: (profile file, profile name); proposes that profile instead of -x?."""
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -384,6 +387,14 @@ def _network() -> list[OptionSpec]:
             "propose_own",
             "propose the input files' own transfer syntaxes\n"
             "first, per SOP class (reads all files first)",
+            section=_N,
+            subsection=_NEGOTIATION,
+        ),
+        _flag(
+            ("--any-class",),
+            "any_class",
+            "with -R: also propose and send SOP classes that\n"
+            "are not known storage classes (private ones)",
             section=_N,
             subsection=_NEGOTIATION,
         ),
@@ -753,6 +764,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         required_only=parsed.last("required_only") is not None,
         combine=parsed.last("combine") is not None,
         propose_own=parsed.last("propose_own") is not None,
+        any_class=parsed.last("any_class") is not None,
         profile=profile,
         timeouts=timeouts,
         max_pdu=max_pdu,

@@ -121,7 +121,9 @@ def _send(opts: SendOptions, commit: CommitmentSettings | None = None) -> int:
     )
     from_files = None
     if opts.required_only or opts.propose_own:
-        from_files = FileProposal(opts.proposal, opts.combine, opts.propose_own)
+        from_files = FileProposal(
+            opts.proposal, opts.combine, opts.propose_own, any_class=opts.any_class
+        )
     on_outcome = recorder if step is None else _both(recorder, step)
     try:
         settings = association_settings(opts, None, profile)

@@ -177,6 +177,8 @@ def submission(send: SendOptions, queue: QueueOptions) -> Submission:
     if send.propose_own:
         # A job proposes one set of contexts for all its chunks, known before the scan ends.
         raise UsageError("--propose-own is not available with dispatch submit")
+    if send.any_class:
+        raise UsageError("--any-class is not available with dispatch submit")
     if config.broker_url and not queue.wait and send.report:
         # Only a waiting submit writes the report: without --wait it would silently not be.
         raise UsageError(

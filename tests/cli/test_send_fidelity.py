@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydicom.uid import CTImageStorage
 
-from tests.cli.conftest import Observed, observe_both
+from tests.cli.conftest import Observed, observe_both, run_dispatch
+from tests.net.rawpeer import Message, RawPeer, storing_script
 from tests.support.dicom_files import make_file
 from tests.support.scp import StorageScp
 
@@ -83,3 +84,47 @@ def test_no_halt_uses_up_a_message_id_for_every_file_attempted(
     theirs, ours = observe_both(scp, "-nh", first, middle, last)
     assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
     assert [s.message_id for s in ours.stores] == [1, 3]
+
+
+# -- 8. -R with a SOP class that is not a storage class ------------------------------
+
+
+def test_required_refuses_a_class_that_is_not_storage_in_halt_mode(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    """storescu checks every file's class before associating: fatal, nothing sent."""
+    files = [
+        make_file(tmp_path / "1.dcm"),
+        make_file(tmp_path / "2.dcm", sop_class_uid=PRIVATE_CLASS),
+    ]
+    theirs, ours = observe_both(scp, "-R", *files, associations=0)
+    assert (ours.run.code, ours.stores) == (theirs.run.code, theirs.stores) == (1, [])
+    line = f"unknown storage SOP class in file: {files[1]}: {PRIVATE_CLASS}"
+    assert line in theirs.run.stderr and line in ours.run.stderr
+    assert ours.associations == []
+
+
+def test_required_with_no_halt_drops_such_a_file_and_goes_on(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    files = [
+        make_file(tmp_path / "1.dcm", instance_number=1),
+        make_file(tmp_path / "2.dcm", sop_class_uid=PRIVATE_CLASS),
+        make_file(tmp_path / "3.dcm", instance_number=3),
+    ]
+    theirs, ours = observe_both(scp, "-R", "-nh", *files)
+    assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
+    assert [s.message_id for s in ours.stores] == [1, 2]
+    assert {c.abstract_syntax for c in ours.association.proposed} == {CTImageStorage}
+    assert f"{files[1]}: {PRIVATE_CLASS}, ignoring file" in ours.run.stderr
+
+
+def test_any_class_proposes_and_sends_a_private_class(tmp_path: Path) -> None:
+    """The option beyond storescu for private SOP classes."""
+    private = make_file(tmp_path / "p.dcm", sop_class_uid=PRIVATE_CLASS)
+    messages: list[Message] = []
+    peer = RawPeer(storing_script(16384, messages))
+    run = run_dispatch("-R", "--any-class", "127.0.0.1", peer.port, private)
+    peer.join()
+    assert run.code == 0, run.stderr
+    assert [m.field("AffectedSOPClassUID") for m in messages] == [PRIVATE_CLASS]
