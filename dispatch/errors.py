@@ -18,8 +18,10 @@ retried later, a :class:`PermanentError` will not.
     │   ├── NetworkTimeout            connect / socket / ACSE / DIMSE timeout
     │   ├── ConnectionLost            reset or closed in the middle of an exchange
     │   ├── PeerAborted               the peer sent A-ABORT
-    │   │   └── PeerRequestedRelease  the peer sent A-RELEASE-RQ in the middle of a
-    │   │                             store (we abort)
+    │   │   ├── PeerRequestedRelease  the peer sent A-RELEASE-RQ in the middle of a
+    │   │   │                         store (we abort)
+    │   │   └── PeerSilent            the socket timeout expired awaiting a C-STORE
+    │   │                             response: taken for a vanished peer
     │   └── AssociationRejectedTransient
     └── PermanentError                retrying will not help
         ├── AssociationRejectedPermanent
@@ -108,6 +110,13 @@ class PeerRequestedRelease(PeerAborted):
 
     def __init__(self) -> None:
         super().__init__("Peer requested release (Aborting)")
+
+
+class PeerSilent(PeerAborted):
+    """The socket timeout (-ts) expired while a C-STORE response was awaited, with no
+    DIMSE timeout (-td) in force. DCMTK takes the peer for gone ("Peer aborted
+    Association (or never connected)"): the connection is closed without A-ABORT and
+    callers treat it as a peer abort (storescu's exit 10)."""
 
 
 class AssociationRejected(DispatchError):

@@ -10,7 +10,8 @@ released (aborted with ``--abort``).
 Every file ends in exactly one :class:`FileOutcome`, reported through ``on_outcome``
 in input order. Exit codes: 0; 1 for a bad file, no presentation context, a network
 error or a failed association; ``status >> 8`` for a failure status in halt mode; 10
-when the peer aborted in halt mode. Over several associations the first non-zero exit
+when the peer aborted in halt mode (or the socket timeout expired while a response was
+awaited); 1 whenever the release fails. Over several associations the first non-zero exit
 code is the run's; in halt mode nothing more is attempted after it, while with ``-nh``
 the next association is still requested. A file that ends early while it is sent (it
 changed after it was read) costs its association: the run halts there, or with ``-nh``
@@ -369,7 +370,8 @@ def _send_all(
 
 def _release(assoc: Association, policy: SendPolicy, result: SendResult) -> SendResult:
     """End the association in order (A-ABORT with ``--abort``); a failure to do so
-    makes a successful run fail."""
+    makes the run's exit code 1, as in storescu, also after a failure status (a peer
+    that answered Pending and then sent the late final answer is one way there)."""
     try:
         if policy.abort_at_end:
             log.info("Aborting Association")
@@ -379,8 +381,7 @@ def _release(assoc: Association, policy: SendPolicy, result: SendResult) -> Send
             assoc.release()
     except DispatchError as exc:
         log.error("Association Release Failed: %s", exc)
-        if result.exit_code == EXIT_OK:
-            result = SendResult(EXIT_ERROR, f"release failed: {exc}")
+        result = SendResult(EXIT_ERROR, result.error or f"release failed: {exc}")
     return result
 
 

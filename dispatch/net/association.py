@@ -31,6 +31,7 @@ from dispatch.errors import (
     NetworkTimeout,
     PeerAborted,
     PeerRequestedRelease,
+    PeerSilent,
     ProtocolError,
     SendLimitTooSmall,
 )
@@ -195,9 +196,21 @@ class Association:
         """Wait for the C-STORE-RSP to ``message_id``. Raises like :meth:`send_request`,
         after aborting; also :class:`~dispatch.errors.ProtocolError` for a response that
         breaks the protocol, or that names another SOP instance or class than the
-        request (a response that names none is taken as it is)."""
+        request (a response that names none is taken as it is). The socket timeout
+        expiring without a DIMSE timeout set raises :class:`PeerSilent`, after closing
+        the connection without A-ABORT, as storescu does."""
         try:
             return self._receive_response(message_id)
+        except NetworkTimeout as exc:
+            if self.settings.timeouts.dimse_s is not None:
+                self._abort_after(exc)
+                raise
+            # The socket timeout: as DCMTK, the peer is taken for gone (no A-ABORT).
+            self._open = False
+            self._wire.close()
+            raise PeerSilent(
+                f"{exc} (socket timeout): Peer aborted Association (or never connected)"
+            ) from exc
         except DispatchError as exc:
             self._abort_after(exc)
             raise

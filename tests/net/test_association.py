@@ -20,6 +20,7 @@ from dispatch.errors import (
     ConnectFailed,
     NetworkTimeout,
     PeerAborted,
+    PeerSilent,
     ProtocolError,
 )
 from dispatch.net import Association, DataSource
@@ -187,10 +188,13 @@ def test_acse_timeout(scp: StorageScp) -> None:
 
 
 def test_socket_timeout_applies_without_dimse_timeout(scp: StorageScp, tmp_path: Path) -> None:
+    """It is taken for a vanished peer, as storescu takes it (a peer abort)."""
     scp.stall_on_store(1)
     assoc = Association.open(_settings(scp.port, timeouts=Timeouts(socket_s=0.3)))
-    with pytest.raises(NetworkTimeout):
+    with pytest.raises(PeerSilent) as caught:
         _store(assoc, make_file(tmp_path / "a.dcm"))
+    assert isinstance(caught.value.__cause__, NetworkTimeout)
+    assert not assoc.is_open
 
 
 def test_oversized_pdu_from_peer_is_refused_with_an_abort(tmp_path: Path) -> None:
