@@ -52,7 +52,7 @@ from dispatch.net import AcceptedContext, Association, DataSource
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import choose_context
 from dispatch.settings import SendPolicy
-from dispatch.uids import IMPLICIT_LE
+from dispatch.uids import DEFLATED_LE, IMPLICIT_LE
 
 __all__ = [
     "PROGRESS_INTERVAL_S",
@@ -238,7 +238,11 @@ def _request(
     if on_bytes is not None and info.dataset_length >= PROGRESS_MIN_BYTES:
         progress = _Paced(on_bytes)
     as_stored = target == info.transfer_syntax and not (
-        bool(replace) or (not policy.new_vrs and target != IMPLICIT_LE)
+        bool(replace)
+        or (not policy.new_vrs and target != IMPLICIT_LE)
+        # An odd deflate stream (DCMTK pads its own to even length) is deflated anew,
+        # as storescu sends every deflated data set.
+        or (target == DEFLATED_LE and info.dataset_length % 2)
     )
     try:
         if as_stored and prepared.data is not None:

@@ -4,11 +4,17 @@ requests and the data sets the peer stored."""
 
 from __future__ import annotations
 
+import zlib
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
+from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import CTImageStorage
 
+from dispatch.dicomfile import read_info
+from dispatch.uids import DEFLATED_LE
 from tests.cli.conftest import Observed, observe_both, run_dispatch
 from tests.net.rawpeer import Message, RawPeer, storing_script
 from tests.support.dicom_files import make_file
@@ -128,3 +134,49 @@ def test_any_class_proposes_and_sends_a_private_class(tmp_path: Path) -> None:
     peer.join()
     assert run.code == 0, run.stderr
     assert [m.field("AffectedSOPClassUID") for m in messages] == [PRIVATE_CLASS]
+
+
+# -- 5. deflated data sets of odd length -----------------------------------------------
+
+
+def odd_when_deflated(folder: Path) -> Path:
+    """A CT file whose data set deflates (level 6) to an odd number of bytes."""
+    for number in range(1, 50):
+        path = make_file(folder / f"{number}.dcm", instance_number=number)
+        info = read_info(str(path))
+        raw = path.read_bytes()[info.dataset_offset :]
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        if len(compressor.compress(raw) + compressor.flush()) % 2:
+            return path
+    raise AssertionError("no file deflates to an odd length")
+
+
+def test_a_deflated_data_set_is_padded_to_even_length(scp: StorageScp, tmp_path: Path) -> None:
+    """-xd: the deflate stream gets one 0x00 byte when it ends odd, as DCMTK pads it."""
+    file = odd_when_deflated(tmp_path)
+    setup = lambda s: s.accept_only(transfer_syntaxes={DEFLATED_LE})  # noqa: E731
+    theirs, ours = observe_both(scp, "-xd", file, setup=setup)
+    assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
+    assert [s.transfer_syntax for s in ours.stores] == [DEFLATED_LE]
+    assert len(ours.stores[0].data) % 2 == 0 and ours.stores[0].data.endswith(b"\0")
+
+
+def test_an_odd_deflated_file_goes_out_deflated_anew(scp: StorageScp, tmp_path: Path) -> None:
+    """A file stored deflated with an odd-length stream (no padding): storescu inflates
+    and deflates every data set it sends; dispatch does so for this one (an even one
+    goes as stored), so the wire is the same and of even length."""
+    plain = odd_when_deflated(tmp_path)
+    info = read_info(str(plain))
+    raw = plain.read_bytes()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    stream = compressor.compress(raw[info.dataset_offset :]) + compressor.flush()
+    ds = dcmread(plain)
+    ds.file_meta.TransferSyntaxUID = DEFLATED_LE
+    meta = BytesIO()
+    write_file_meta_info(meta, ds.file_meta)
+    deflated = tmp_path / "deflated.dcm"
+    deflated.write_bytes(b"\0" * 128 + b"DICM" + meta.getvalue() + stream)
+    setup = lambda s: s.accept_only(transfer_syntaxes={DEFLATED_LE})  # noqa: E731
+    theirs, ours = observe_both(scp, "-xd", deflated, setup=setup)
+    assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
+    assert [s.data for s in ours.stores] == [stream + b"\0"]
