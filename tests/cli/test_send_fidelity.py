@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import CTImageStorage
+from pydicom.uid import UID, CTImageStorage
 
 from dispatch.dicomfile import read_info
 from dispatch.uids import DEFLATED_LE
@@ -171,9 +171,9 @@ def test_an_odd_deflated_file_goes_out_deflated_anew(scp: StorageScp, tmp_path: 
     compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
     stream = compressor.compress(raw[info.dataset_offset :]) + compressor.flush()
     ds = dcmread(plain)
-    ds.file_meta.TransferSyntaxUID = DEFLATED_LE
+    ds.file_meta.TransferSyntaxUID = UID(DEFLATED_LE)
     meta = BytesIO()
-    write_file_meta_info(meta, ds.file_meta)
+    write_file_meta_info(meta, ds.file_meta)  # type: ignore[arg-type]  # any binary file
     deflated = tmp_path / "deflated.dcm"
     deflated.write_bytes(b"\0" * 128 + b"DICM" + meta.getvalue() + stream)
     setup = lambda s: s.accept_only(transfer_syntaxes={DEFLATED_LE})  # noqa: E731
