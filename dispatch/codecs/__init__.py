@@ -109,10 +109,10 @@ CODECS_EXTRA = "pip install 'dicom-dispatch[codecs]'"
 """How to install the pixel codecs, which a lean install leaves out."""
 
 _DECODE_MODULES: dict[str, tuple[str, ...]] = {
-    JPEG_BASELINE: ("pylibjpeg", "libjpeg"),
-    JPEG_EXTENDED: ("pylibjpeg", "libjpeg"),
-    JPEG_LOSSLESS: ("pylibjpeg", "libjpeg"),
-    JPEG_LOSSLESS_SV1: ("pylibjpeg", "libjpeg"),
+    JPEG_BASELINE: ("imagecodecs",),
+    JPEG_EXTENDED: ("imagecodecs",),
+    JPEG_LOSSLESS: ("imagecodecs",),
+    JPEG_LOSSLESS_SV1: ("imagecodecs",),
     JPEG_LS_LOSSLESS: ("jpeg_ls",),
     JPEG_LS_NEAR_LOSSLESS: ("jpeg_ls",),
     JPEG_2000_LOSSLESS: ("pylibjpeg", "openjpeg"),

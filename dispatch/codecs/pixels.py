@@ -5,8 +5,9 @@ Decoding goes through pydicom's decoders (so a frame decodes to what pydicom's o
 and, for the JPEG processes pydicom cannot write, libjpeg-turbo (``imagecodecs``).
 Plugins were chosen by measured speed and correctness (``benchmarks/bench_codecs.py``):
 RLE by pylibjpeg-rle (ten times pydicom's own decoder, twice its encoder), JPEG-LS by
-pyjpegls (CharLS; faster than libjpeg or GDCM), JPEG 2000 by pylibjpeg-openjpeg, JPEG
-decoded by pylibjpeg-libjpeg. GDCM is left out although it is faster at some of these:
+pyjpegls (CharLS; faster than libjpeg or GDCM), JPEG 2000 by pylibjpeg-openjpeg. JPEG
+is decoded by libjpeg-turbo directly (:data:`JPEG_DECODED`), chosen for pixels identical
+to DCMTK's. GDCM is left out although it is faster at some of these:
 its RLE encoder aborts the whole process on odd image sizes. The plugins are named
 explicitly, so that another one installed alongside is not picked by pydicom first;
 a preferred plugin that is missing is replaced by any other that is installed.
@@ -38,12 +39,16 @@ if TYPE_CHECKING:
     import numpy as np
     from pydicom.dataset import Dataset
 
-#: Decoding plugin per syntax.
+#: Syntaxes decoded by libjpeg-turbo (imagecodecs' ``jpeg8_decode``: 8- and 12-bit
+#: baseline and extended, lossless up to 16 bits), not through pydicom: its frames are
+#: the very pixels DCMTK's dcmdjpeg gives (same IJG arithmetic), where pylibjpeg-libjpeg
+#: differs by a few levels on most lossy files and refuses some 12-bit streams; GDCM
+#: decodes no 12-bit extended JPEG (measured: README, Conversion).
+JPEG_DECODED: frozenset[str] = frozenset(
+    {JPEG_BASELINE, JPEG_EXTENDED, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1}
+)
+#: Decoding plugin per syntax decoded through pydicom.
 DECODE_PLUGINS: dict[str, str] = {
-    JPEG_BASELINE: "pylibjpeg",
-    JPEG_EXTENDED: "pylibjpeg",
-    JPEG_LOSSLESS: "pylibjpeg",
-    JPEG_LOSSLESS_SV1: "pylibjpeg",
     JPEG_2000_LOSSLESS: "pylibjpeg",
     JPEG_2000: "pylibjpeg",
     JPEG_LS_LOSSLESS: "pyjpegls",
@@ -186,6 +191,9 @@ def decode_frames(
     native = source in NATIVE
     if not native and source not in DECODABLE:
         raise ValueError(f"no decoder for {source}")
+    if source in JPEG_DECODED:
+        yield from _decode_jpeg(handle, fmt)
+        return
     decoder = get_decoder(UID(source))
     options: dict[str, Any] = {
         "rows": fmt.rows,
@@ -211,6 +219,33 @@ def decode_frames(
             photometric = str(properties.get("photometric_interpretation", fmt.photometric))
             yield np.ascontiguousarray(array), photometric
     except (RuntimeError, ValueError, NotImplementedError, OSError, EOFError) as exc:
+        raise ValueError(_first_line(exc)) from None
+
+
+def _decode_jpeg(handle: BinaryIO, fmt: PixelFormat) -> Iterator[tuple[np.ndarray, str]]:
+    """:func:`decode_frames` for :data:`JPEG_DECODED`, as DCMTK decodes: YCbCr to RGB
+    unless the data set says RGB (then the samples are taken as they are, whatever the
+    stream's markers suggest); signed samples sign-extended from Bits Stored."""
+    import imagecodecs
+    import numpy as np
+    from pydicom.encaps import generate_frames
+
+    colour: dict[str, Any] = {}
+    if fmt.samples == 3 and fmt.photometric == "RGB":
+        colour = {"colorspace": "RGB", "outcolorspace": "RGB"}
+    photometric = "RGB" if fmt.photometric in _COLOUR_DECODED else fmt.photometric
+    try:
+        frames = generate_frames(handle, number_of_frames=fmt.frames)
+        for count, frame in enumerate(frames):
+            if count >= fmt.frames:
+                break  # spare fragments after the last frame (PS3.5 A.4 allows none)
+            array = imagecodecs.jpeg8_decode(frame, **colour)
+            if fmt.signed:
+                bits = fmt.bits_stored
+                wide = array.astype(np.int32)
+                array = np.where(wide >= 1 << (bits - 1), wide - (1 << bits), wide)
+            yield np.ascontiguousarray(array), photometric
+    except (imagecodecs.Jpeg8Error, RuntimeError, ValueError, OSError, EOFError) as exc:
         raise ValueError(_first_line(exc)) from None
 
 
@@ -305,6 +340,7 @@ __all__ = [
     "ENCODE_PLUGINS",
     "J2K_RATIO",
     "JLS_NEAR",
+    "JPEG_DECODED",
     "JPEG_QUALITY",
     "FrameEncoder",
     "PixelFormat",
