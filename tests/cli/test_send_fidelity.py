@@ -13,6 +13,7 @@ from pydicom import dcmread
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID, CTImageStorage
 
+from dispatch.cli.main import main
 from dispatch.dicomfile import read_info
 from dispatch.uids import DEFLATED_LE
 from tests.cli.conftest import Observed, observe_both, run_dispatch
@@ -180,3 +181,12 @@ def test_an_odd_deflated_file_goes_out_deflated_anew(scp: StorageScp, tmp_path: 
     theirs, ours = observe_both(scp, "-xd", deflated, setup=setup)
     assert (ours.run.code, wire(ours)) == (theirs.run.code, wire(theirs))
     assert [s.data for s in ours.stores] == [stream + b"\0"]
+
+
+def test_any_class_is_refused_by_submit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Jobs do not take it: one line, exit 1, nothing submitted."""
+    file = make_file(tmp_path / "a.dcm")
+    code = main(["submit", "-R", "--any-class", "127.0.0.1", "104", str(file)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "--any-class is not available with dispatch submit" in err[0]
