@@ -27,6 +27,7 @@ from dispatch.errors import BadFile
 from dispatch.jobs.model import Chunk, FileRef
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import ReadMode
+from dispatch.uids import is_storage_class
 
 NO_STUDY_PREFIX = "no-study:"
 QUIET_FILES = 256
@@ -86,12 +87,14 @@ Found = tuple[str, FileRef, str]
 
 
 def read_files(
-    inputs: Iterable[str | FileOutcome], read_mode: ReadMode
+    inputs: Iterable[str | FileOutcome], read_mode: ReadMode, *, storage_only: bool = False
 ) -> Iterator[Found | FileOutcome]:
     """The first stage of :meth:`Scanner.items`: read each path of ``inputs`` once (a
     path given twice is read once), in order; an outcome (a problem found before) is
-    passed on in its place. Yields what :func:`_read` finds. Depends on nothing but its
-    arguments, so it may run in another process (:mod:`dispatch.jobs.reader`)."""
+    passed on in its place. Yields what :func:`_read` finds; with ``storage_only``
+    (``-R``) a file whose SOP class is not a known storage class is NOT_SENT, as
+    storescu refuses it. Depends on nothing but its arguments, so it may run in another
+    process (:mod:`dispatch.jobs.reader`)."""
     seen: set[str] = set()
     for item in inputs:
         if isinstance(item, FileOutcome):
@@ -100,10 +103,10 @@ def read_files(
         if item in seen:
             continue
         seen.add(item)
-        yield _read(item, read_mode)
+        yield _read(item, read_mode, storage_only)
 
 
-def _read(path: str, read_mode: ReadMode) -> Found | FileOutcome:
+def _read(path: str, read_mode: ReadMode, storage_only: bool = False) -> Found | FileOutcome:
     """(study key, reference, SOP class) of a usable file, else its NOT_SENT outcome."""
     try:
         stat = os.stat(path)
@@ -116,6 +119,9 @@ def _read(path: str, read_mode: ReadMode) -> Found | FileOutcome:
         )
     except BadFile as exc:
         return FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason)
+    if storage_only and not is_storage_class(info.sop_class_uid):
+        reason = f"unknown storage SOP class in file: {path}: {info.sop_class_uid}"
+        return FileOutcome(path, Outcome.NOT_SENT, reason=reason)
     key = info.study_instance_uid or f"{NO_STUDY_PREFIX}{path}"
     # The info travels with the reference: the runner sends from it while the file's
     # size and modification time are unchanged, without reading the file again.
@@ -166,6 +172,7 @@ class Scanner:
         max_files: int,
         read_mode: ReadMode = ReadMode.FILE,
         *,
+        storage_only: bool = False,
         parallel: int = 1,
         quiet_files: int = QUIET_FILES,
         hold_files: int | None = None,
@@ -175,6 +182,8 @@ class Scanner:
             raise ValueError("max_files must be at least 1")
         self.max_files = max_files
         self.read_mode = read_mode
+        self.storage_only = storage_only
+        """-R: a file whose SOP class is not a known storage class is NOT_SENT."""
         self.parallel = max(1, parallel)
         self.quiet_files = max(1, quiet_files)
         self.hold_files = max(1, hold_files if hold_files is not None else HOLD_CHUNKS * max_files)
@@ -259,7 +268,7 @@ class Scanner:
     def items(self, inputs: Iterable[str | FileOutcome]) -> Iterator[Chunk | FileOutcome]:
         """Scan ``inputs`` (paths of files; an outcome is a problem found before, passed
         on in its place). A path given twice is scanned once."""
-        return self.group(read_files(inputs, self.read_mode))
+        return self.group(read_files(inputs, self.read_mode, storage_only=self.storage_only))
 
     def group(self, found: Iterable[Found | FileOutcome]) -> Iterator[Chunk | FileOutcome]:
         """The second stage of :meth:`items`: group what :func:`read_files` found into

@@ -144,7 +144,13 @@ def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
     inputs = request.inputs.absolute()
     # Chunks sized to fill every association the job may have at once.
     parallel = _limit(request) if config.broker_url else min(request.jobs, _limit(request))
-    scanner = Scanner(config.chunk_files, policy.read_mode, parallel=parallel)
+    scanner = Scanner(
+        config.chunk_files,
+        policy.read_mode,
+        # -R: as storescu, only storage classes are proposed and sent.
+        storage_only=request.settings_for_classes is not None,
+        parallel=parallel,
+    )
     log.info("scanning the inputs ...")
     items: Iterable[Chunk | FileOutcome] = scanner.items(_files(inputs))
     settings = request.settings

@@ -3,10 +3,13 @@ Storage SCP (no broker: the job runs in this process)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydicom.uid import CTImageStorage
 
 import dispatch.jobs.embedded
 from dispatch.errors import UsageError
@@ -17,10 +20,12 @@ from dispatch.jobs.submit import Inputs, Submission, Submitted, Watchers, submit
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import build_contexts
 from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
-from tests.support.dicom_files import make_study
+from tests.support.dicom_files import make_file, make_study
 from tests.support.faults import INTERNAL_ERROR, run_chunk_with_a_fault
 from tests.support.scp import StorageScp
 from tests.support.storescp import free_port
+
+PRIVATE_CLASS = "1.2.826.0.1.3680043.8.498.99"
 
 
 def _settings(host: str, port: int) -> AssociationSettings:
@@ -138,3 +143,32 @@ def test_repeat_is_refused_before_anything_is_scanned(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="--repeat and --rename"):
         submit(request)
+
+
+def test_required_classes_leave_out_a_file_whose_class_is_not_storage(
+    scp: StorageScp, tmp_path: Path
+) -> None:
+    """-R (settings from the files' classes): as storescu, a private class is refused,
+    the file NOT_SENT; the others are sent."""
+    study = make_study(tmp_path / "corpus", images=2)
+    private = make_file(tmp_path / "corpus" / "private.dcm", sop_class_uid=PRIVATE_CLASS)
+    proposed: list[list[str]] = []
+
+    def for_classes(classes: Sequence[str]) -> AssociationSettings:
+        proposed.append(list(classes))
+        settings = _settings(scp.host, scp.port)
+        return dataclasses.replace(settings, contexts=build_contexts("uncompressed", classes))
+
+    request = Submission(
+        inputs=Inputs((str(tmp_path / "corpus"),), scan_dirs=True),
+        settings=_settings(scp.host, scp.port),
+        policy=SendPolicy(halt=False),
+        config=JobsConfig(chunk_files=2),
+        settings_for_classes=for_classes,
+    )
+    done = submit(request, Watchers())
+    outcomes = _outcomes(done)
+    assert outcomes[str(private)].outcome is Outcome.NOT_SENT
+    assert outcomes[str(private)].reason.startswith("unknown storage SOP class in file")
+    assert {outcomes[str(f)].outcome for f in study.files} == {Outcome.STORED}
+    assert proposed == [[CTImageStorage]]
