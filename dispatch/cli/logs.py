@@ -21,9 +21,15 @@ _LETTERS = {logging.CRITICAL: "F", logging.ERROR: "E", logging.WARNING: "W", log
 
 
 class _DcmtkFormatter(logging.Formatter):
+    """``L: message``; a message of several lines (an association dump) gets the prefix
+    on each line, as DCMTK writes it."""
+
     def format(self, record: logging.LogRecord) -> str:
         letter = _LETTERS.get(record.levelno, "D" if record.levelno >= logging.DEBUG else "T")
-        return f"{letter}: {record.getMessage()}"
+        message = record.getMessage()
+        if "\n" not in message:
+            return f"{letter}: {message}"
+        return "\n".join(f"{letter}: {line}" for line in message.split("\n"))
 
 
 def configure(level_name: str) -> logging.Logger:

@@ -127,7 +127,13 @@ def _send(opts: SendOptions, commit: CommitmentSettings | None = None) -> int:
         settings = association_settings(opts, None, profile)
         on_bytes = recorder.in_flight if progress else None
         code = run_storescu(
-            items, settings, opts.policy, on_outcome, from_files=from_files, on_bytes=on_bytes
+            items,
+            settings,
+            opts.policy,
+            on_outcome,
+            from_files=from_files,
+            on_bytes=on_bytes,
+            show_contexts=opts.verbose_pc,
         )
         if step is None:
             return code.exit_code
