@@ -200,9 +200,11 @@ def read_all(
             infos[path] = read_info(path, policy.read_mode)
         except BadFile as exc:
             on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason))
+            # "Bad DICOM file: x: bad DICOM file: ..." would say it twice.
+            bad = f"Bad DICOM file: {exc.path}: {exc.reason.removeprefix('bad DICOM file: ')}"
             if policy.halt:
-                return usable + list(paths[index + 1 :]), infos, f"Bad DICOM file: {exc}"
-            log.error("Bad DICOM file: %s", printable(exc))
+                return usable + list(paths[index + 1 :]), infos, bad
+            log.error("%s", printable(bad))
             continue
         usable.append(path)
     return usable, infos, ""
