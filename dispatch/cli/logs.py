@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dispatch.cli.logconfig import LogConfig
 
 TRACE = 5
 
@@ -32,6 +36,17 @@ class _DcmtkFormatter(logging.Formatter):
         return "\n".join(f"{letter}: {line}" for line in message.split("\n"))
 
 
+def configure_for(level_name: str, config: LogConfig | None) -> logging.Logger:
+    """:func:`configure` at ``level_name``, or as a ``-lc`` file says (``config``).
+    Raises :class:`~dispatch.cli.cmdline.CommandLineError` for a log file that cannot
+    be opened."""
+    if config is None:
+        return configure(level_name)
+    from dispatch.cli.logconfig import apply_log_config
+
+    return apply_log_config(config)
+
+
 def configure(level_name: str) -> logging.Logger:
     """Send the ``dispatch`` loggers to standard error at ``level_name`` (a key of
     :data:`LEVELS`) and return the command's logger."""
@@ -39,6 +54,8 @@ def configure(level_name: str) -> logging.Logger:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_DcmtkFormatter())
     root = logging.getLogger("dispatch")
+    for old in root.handlers:
+        old.close()  # a log file of an earlier -lc configuration
     root.handlers[:] = [handler]
     root.setLevel(LEVELS.get(level_name, logging.WARNING))
     root.propagate = False
