@@ -48,6 +48,9 @@ __all__ = [
     "store_status",
 ]
 
+_TRACE = logging.DEBUG - 5
+"""The level of ``-ll trace``."""
+
 _MAX_PDV_BUFFER = 131072
 """DCMTK's largest send buffer (ASC_MAXIMUMPDUSIZE), also used when the peer sets no
 limit."""
@@ -79,12 +82,28 @@ def log_accepted(
     log: logging.Logger, settings: AssociationSettings, assoc: Association, show: bool
 ) -> None:
     """Log the A-ASSOCIATE-AC of ``assoc`` (info level with ``+v``, ``show``, else
-    debug) and storescu's "Association Accepted (Max Send PDV: N)" line (info)."""
+    debug) and storescu's "Association Accepted (Max Send PDV: N)" line (info); with
+    ``-ll trace`` also one line per proposed context and its verdict."""
     level = logging.INFO if show else logging.DEBUG
     if log.isEnabledFor(level) and assoc.associate_ac:
         text = associate_ac(settings, assoc.associate_ac)
         log.log(level, "Association Parameters Negotiated:\n%s", text)
     log.info("Association Accepted (Max Send PDV: %d)", max_send_pdv(assoc.peer_max_pdu))
+    if not log.isEnabledFor(_TRACE):
+        return
+    # -ll trace: one line per proposed context with its verdict, for grepping.
+    accepted = {c.context_id: c for c in assoc.accepted}
+    for proposed in settings.contexts:
+        got = accepted.get(proposed.context_id)
+        state = f"accepted {got.transfer_syntax}" if got else "rejected"
+        log.log(
+            _TRACE,
+            "Context %d: %s [%s] %s",
+            proposed.context_id,
+            proposed.abstract_syntax,
+            ", ".join(proposed.transfer_syntaxes),
+            state,
+        )
 
 
 def max_send_pdv(peer_max_pdu: int) -> int:
