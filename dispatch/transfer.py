@@ -210,6 +210,10 @@ def _request(
     """Send the C-STORE request of ``prepared``, or its NOT_SENT outcome when nothing
     could be sent; ``on_bytes`` hears of a large data set as it goes."""
     path, info, context = prepared.path, prepared.info, prepared.context
+    verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
+    if verbose:
+        # As storescu, before anything is known of the file (a bad one included).
+        log.info("Sending file: %s", printable(path))
     if info is None or context is None:
         return FileOutcome(path, Outcome.NOT_SENT, reason=prepared.reason)
     started = time.monotonic()
@@ -217,7 +221,6 @@ def _request(
     sop_instance = _strip_padding(info.sop_instance_uid, policy)
     identity = prepared.identity
     replace = None
-    verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
     if identity is not None:
         # The C-STORE names the instance the peer receives: the invented one.
         sop_instance, replace = identity.sop_instance_uid, identity.replacements()
@@ -225,7 +228,6 @@ def _request(
             log.info("Inventing Identifying Information (%s)", identity.describe())
     target = context.transfer_syntax
     if verbose:
-        log.info("Sending file: %s", printable(path))
         log.info(
             "Converting transfer syntax: %s -> %s",
             transfer_syntax_title(info.transfer_syntax),

@@ -192,3 +192,14 @@ def test_a_text_file_read_first_is_not_a_dicom_file(
     assert run.code == 1
     assert f"F: Bad DICOM file: {text_file}: not a DICOM file" in run.stderr.splitlines()[-1]
     assert "bad DICOM file" not in run.stderr
+
+
+def test_verbose_names_a_bad_file_before_its_error_as_storescu(
+    scp: StorageScp, files: list[Path], text_file: Path
+) -> None:
+    dcmtk, ours = both(scp, "-v", "-nh", text_file, files[0])
+    for run in (dcmtk, ours):
+        lines = run.stderr.splitlines()
+        sending = lines.index(f"I: Sending file: {text_file}")
+        assert lines[sending + 1].startswith("E: "), run.stderr
+        assert str(text_file) in lines[sending + 1]
