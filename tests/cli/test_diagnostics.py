@@ -203,3 +203,21 @@ def test_verbose_names_a_bad_file_before_its_error_as_storescu(
         sending = lines.index(f"I: Sending file: {text_file}")
         assert lines[sending + 1].startswith("E: "), run.stderr
         assert str(text_file) in lines[sending + 1]
+
+
+def test_debug_dump_of_roles_extended_negotiation_and_identity_is_storescus(
+    scp: StorageScp, files: list[Path], tmp_path: Path
+) -> None:
+    from tests.cli.test_profiles_cli import PROFILE
+
+    profile = tmp_path / "profiles.cfg"
+    profile.write_text(PROFILE)
+    args = ("-d", "-xf", profile, "Mine", "-usr", "alice", files[0])
+    dcmtk, ours = both(scp, *args)
+    assert ours.code == dcmtk.code == 0, ours.stderr
+    theirs, mine = sections(dcmtk), sections(ours)
+    assert mine == theirs
+    request = "\n".join(mine[0])
+    assert "D:     Proposed SCP/SCU Role: SCP/SCU" in request
+    assert "D:   =MRImageStorage (1.2.840.10008.5.1.4.1.1.4)" in request
+    assert "D:   Username: [alice]" in request
