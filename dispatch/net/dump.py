@@ -84,6 +84,10 @@ def log_accepted(
     """Log the A-ASSOCIATE-AC of ``assoc`` (info level with ``+v``, ``show``, else
     debug) and storescu's "Association Accepted (Max Send PDV: N)" line (info); with
     ``-ll trace`` also one line per proposed context and its verdict."""
+    if log.isEnabledFor(logging.DEBUG):
+        # DCMTK also names the TLS protocol, cipher suite and peer certificate here.
+        secure = "TLS over TCP/IP" if settings.tls is not None else "TCP/IP, unencrypted."
+        log.debug("Transport connection: %s", secure)
     level = logging.INFO if show else logging.DEBUG
     if log.isEnabledFor(level) and assoc.associate_ac:
         text = associate_ac(settings, assoc.associate_ac)

@@ -107,6 +107,8 @@ def test_debug_dumps_are_storescus(scp: StorageScp, files: list[Path]) -> None:
     assert sections(ours) == expected
     assert "D: DIMSE Status                  : 0xa700: Refused: Out of resources" in ours.stderr
     assert "I: Received Store Response" in ours.stderr.splitlines()
+    assert "D: Transport connection: TCP/IP, unencrypted." in dcmtk.stderr.splitlines()
+    assert "D: Transport connection: TCP/IP, unencrypted." in ours.stderr.splitlines()
     assert grepped(ours) == grepped(dcmtk)
 
 
