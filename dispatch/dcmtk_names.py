@@ -226,3 +226,89 @@ def uid_for_name(name: str, *, transfer_syntax: bool) -> str | None:
     syntaxes, abstract = _tables()
     key = name.removeprefix("=").lower()
     return (syntaxes if transfer_syntax else abstract).get(key)
+
+
+# DCMTK 3.6.7 spells these four SOP classes "Multiframe..." where pydicom has "MultiFrame...".
+_CASE_DIFFERS = {
+    "1.2.840.10008.5.1.4.1.1.7.1": "MultiframeSingleBitSecondaryCaptureImageStorage",
+    "1.2.840.10008.5.1.4.1.1.7.2": "MultiframeGrayscaleByteSecondaryCaptureImageStorage",
+    "1.2.840.10008.5.1.4.1.1.7.3": "MultiframeGrayscaleWordSecondaryCaptureImageStorage",
+    "1.2.840.10008.5.1.4.1.1.7.4": "MultiframeTrueColorSecondaryCaptureImageStorage",
+}
+
+
+@cache
+def _names_by_uid() -> dict[str, str]:
+    from pydicom._uid_dict import UID_dictionary
+
+    names = {uid: entry[4] for uid, entry in UID_dictionary.items() if entry[4]}
+    names.update(_CASE_DIFFERS)
+    seen: set[str] = set()
+    for name, uid in DCMTK_NAMES.items():
+        if uid not in seen:  # the first name of a UID is DCMTK 3.6.7's own
+            seen.add(uid)
+            names[uid] = name
+    return names
+
+
+def name_of_uid(uid: str) -> str | None:
+    """The name DCMTK prints for ``uid`` (``CTImageStorage``, ``LittleEndianExplicit``),
+    or None for a UID without a name (DCMTK then prints the UID itself).
+
+    DCMTK 3.6.7's names where they differ from pydicom's keywords; pydicom's keyword
+    otherwise, so a SOP class newer than DCMTK 3.6.7 is named where DCMTK would show
+    its number."""
+    return _names_by_uid().get(uid)
+
+
+TRANSFER_SYNTAX_TITLES: dict[str, str] = {
+    "1.2.840.10008.1.2": "Little Endian Implicit",
+    "1.2.840.10008.1.2.1": "Little Endian Explicit",
+    "1.2.840.10008.1.2.2": "Big Endian Explicit",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended, Process 2+4",
+    "1.2.840.10008.1.2.4.52": "JPEG Extended, Process 3+5",
+    "1.2.840.10008.1.2.4.53": "JPEG Spectral Selection, Non-hierarchical, Process 6+8",
+    "1.2.840.10008.1.2.4.54": "JPEG Spectral Selection, Non-hierarchical, Process 7+9",
+    "1.2.840.10008.1.2.4.55": "JPEG Full Progression, Non-hierarchical, Process 10+12",
+    "1.2.840.10008.1.2.4.56": "JPEG Full Progression, Non-hierarchical, Process 11+13",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless, Non-hierarchical, Process 14",
+    "1.2.840.10008.1.2.4.58": "JPEG Lossless, Non-hierarchical, Process 15",
+    "1.2.840.10008.1.2.4.59": "JPEG Extended, Hierarchical, Process 16+18",
+    "1.2.840.10008.1.2.4.60": "JPEG Extended, Hierarchical, Process 17+19",
+    "1.2.840.10008.1.2.4.61": "JPEG Spectral Selection, Hierarchical, Process 20+22",
+    "1.2.840.10008.1.2.4.62": "JPEG Spectral Selection, Hierarchical, Process 21+23",
+    "1.2.840.10008.1.2.4.63": "JPEG Full Progression, Hierarchical, Process 24+26",
+    "1.2.840.10008.1.2.4.64": "JPEG Full Progression, Hierarchical, Process 25+27",
+    "1.2.840.10008.1.2.4.65": "JPEG Lossless, Hierarchical, Process 28",
+    "1.2.840.10008.1.2.4.66": "JPEG Lossless, Hierarchical, Process 29",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless, Non-hierarchical, 1st Order Prediction",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+    "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Lossy (Near-lossless)",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 (Lossless only)",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000 (Lossless or Lossy)",
+    "1.2.840.10008.1.2.4.92": "JPEG 2000 Part 2 Multicomponent Image Compression (Lossless only)",
+    "1.2.840.10008.1.2.4.93": (
+        "JPEG 2000 Part 2 Multicomponent Image Compression (Lossless or Lossy)"
+    ),
+    "1.2.840.10008.1.2.4.94": "JPIP Referenced",
+    "1.2.840.10008.1.2.4.95": "JPIP Referenced Deflate",
+    "1.2.840.10008.1.2.4.100": "MPEG2 Main Profile @ Main Level",
+    "1.2.840.10008.1.2.4.101": "MPEG2 Main Profile @ High Level",
+    "1.2.840.10008.1.2.4.102": "MPEG-4 AVC/H.264 High Profile / Level 4.1",
+    "1.2.840.10008.1.2.4.103": "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1",
+    "1.2.840.10008.1.2.4.104": "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video",
+    "1.2.840.10008.1.2.4.105": "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video",
+    "1.2.840.10008.1.2.4.106": "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2",
+    "1.2.840.10008.1.2.4.107": "HEVC/H.265 Main Profile / Level 5.1",
+    "1.2.840.10008.1.2.4.108": "HEVC/H.265 Main 10 Profile / Level 5.1",
+}
+"""How DCMTK 3.6.7 titles each transfer syntax in its messages (``DcmXfer``'s names:
+"Converting transfer syntax: Little Endian Explicit -> JPEG Baseline")."""
+
+
+def transfer_syntax_title(uid: str) -> str:
+    """DCMTK's title of transfer syntax ``uid`` ("Unknown Transfer Syntax" for others)."""
+    return TRANSFER_SYNTAX_TITLES.get(uid, "Unknown Transfer Syntax")

@@ -61,6 +61,8 @@ _BE_EXPLICIT = struct.Struct(">HH2sH")
 _LE_IMPLICIT = struct.Struct("<HHI")
 _BE_IMPLICIT = struct.Struct(">HHI")
 _LE_U32 = struct.Struct("<I")
+_LE_U16_PAIR = struct.Struct("<HH")
+_BE_U16_PAIR = struct.Struct(">HH")
 _BE_U32 = struct.Struct(">I")
 
 
@@ -523,6 +525,24 @@ def _not_regular(mode: int) -> str:
     return f"not a regular file: {kind}"
 
 
+NOT_DICOM = "not a DICOM file (no file meta information, and no data set at its start)"
+"""The reason for a file with neither a meta header nor the start of a data set that
+could hold a SOP Class UID: a text file, an image of another format..."""
+
+
+def _starts_data_set(head: bytes, size: int, syntax: str) -> bool:
+    """Whether a file without meta header may be a bare data set: at least one element
+    header long, its first tag no later than the SOP Class UID (0008,0016), which a
+    data set to send must hold (the tags of a data set ascend). The first two bytes of
+    a text file, read as a group number, are far beyond that."""
+    if size < 8 or len(head) < 4:
+        return False
+    pair = _BE_U16_PAIR if syntax == EXPLICIT_BE else _LE_U16_PAIR
+    group, element = pair.unpack_from(head)
+    tag: int = group << 16 | element
+    return tag <= SOP_CLASS_UID
+
+
 def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> DicomFileInfo:
     if size == 0:
         raise BadFile(path, "bad DICOM file: empty file")
@@ -546,6 +566,9 @@ def _inspect(path: str, fd: int, size: int, head: bytes, mode: ReadMode) -> Dico
     if syntax is None:
         src.window(offset, 6)
         syntax = detect_syntax(src.buf[offset - src.base : offset - src.base + 6])
+    if not has_meta and head[128:132] != b"DICM" and not _starts_data_set(head, size, syntax):
+        # (A Part-10 file read with -f is DICOM, read the wrong way: "bad DICOM file".)
+        raise BadFile(path, NOT_DICOM)
     found = _Found()
     try:
         if syntax == DEFLATED_LE:

@@ -33,7 +33,7 @@ from dispatch.errors import BadFile, DispatchError, PeerAborted, UsageError
 from dispatch.identities import inventor_for, new_seed
 from dispatch.inputs import InputItem, Problem
 from dispatch.logtext import printable
-from dispatch.net import Association
+from dispatch.net import Association, dump
 from dispatch.observe import current, destination_name
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import ProposalGroup, file_proposals
@@ -71,6 +71,8 @@ class SendResult:
 
     exit_code: int
     error: str = ""
+    reported: bool = False
+    """The error was logged already (with the file it concerns): not to be repeated."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,13 @@ def run(
     *,
     from_files: FileProposal | None = None,
     on_bytes: BytesSink | None = None,
+    show_contexts: bool = False,
 ) -> SendResult:
     """Send the files of ``inputs`` (expanded arguments, see
     :func:`dispatch.inputs.expand_inputs`) with storescu's rules; see the module.
     ``on_bytes`` hears of large files in flight (see :func:`dispatch.transfer.send_files`).
+    ``show_contexts`` (``+v``) logs the association request and answer at info level
+    (at debug level otherwise).
 
     A missing file is judged by the access check (fatal in halt mode), as storescu does;
     another problem of an input (a directory not scanned) is only a warning. Raises
@@ -145,12 +150,17 @@ def run(
         except UsageError as exc:
             _not_sent(paths, policy, on_outcome, f"not attempted after: {exc}")
             raise
-    log.info("Requesting Association")
     if groups is not None and infos is not None and len(groups) > 1:
-        result = send_batches(settings, groups, paths, infos, policy, on_outcome, on_bytes=on_bytes)
+        result = send_batches(
+            settings, groups, paths, infos, policy, on_outcome,
+            on_bytes=on_bytes, show_contexts=show_contexts,
+        )  # fmt: skip
     else:
-        result = send_over_one(settings, paths, policy, on_outcome, infos, on_bytes=on_bytes)
-    if result.exit_code and result.error:
+        result = send_over_one(
+            settings, paths, policy, on_outcome, infos,
+            on_bytes=on_bytes, show_contexts=show_contexts,
+        )  # fmt: skip
+    if result.exit_code and result.error and not result.reported:
         level = logging.CRITICAL if result.error.startswith("Association") else logging.ERROR
         log.log(level, "%s", printable(result.error))
     return result
@@ -203,9 +213,11 @@ def read_all(
             info = infos[path] = read_info(path, policy.read_mode)
         except BadFile as exc:
             on_outcome(FileOutcome(path, Outcome.NOT_SENT, reason=exc.reason))
+            # "Bad DICOM file: x: bad DICOM file: ..." would say it twice.
+            bad = f"Bad DICOM file: {exc.path}: {exc.reason.removeprefix('bad DICOM file: ')}"
             if policy.halt:
-                return usable + list(paths[index + 1 :]), infos, f"Bad DICOM file: {exc}"
-            log.error("Bad DICOM file: %s", printable(exc))
+                return usable + list(paths[index + 1 :]), infos, bad
+            log.error("%s", printable(bad))
             continue
         if storage_only and not is_storage_class(info.sop_class_uid):
             reason = f"unknown storage SOP class in file: {path}: {info.sop_class_uid}"
@@ -227,6 +239,7 @@ def send_batches(
     on_outcome: OutcomeSink,
     *,
     on_bytes: BytesSink | None = None,
+    show_contexts: bool = False,
 ) -> SendResult:
     """Send ``paths`` (every one read, in ``infos``) over one association per group of
     ``groups``, whose contexts replace those of ``settings``. Each file goes over the
@@ -243,7 +256,7 @@ def send_batches(
             continue
         if len(groups) > 1:
             log.info(
-                "Requesting Association %d of %d (%d presentation contexts, %d files)",
+                "Association %d of %d (%d presentation contexts, %d files)",
                 number, len(groups), len(group.contexts), len(mine),
             )  # fmt: skip
         part = send_over_one(
@@ -254,10 +267,11 @@ def send_batches(
             infos,
             identities,
             on_bytes=on_bytes,
+            show_contexts=show_contexts,
         )
         if part.exit_code and not result.exit_code:
             result = part
-        elif part.exit_code:
+        elif part.exit_code and not part.reported:
             log.error("%s", printable(part.error))
     return result
 
@@ -276,17 +290,20 @@ def send_over_one(
     identities: Identities | None = None,
     *,
     on_bytes: BytesSink | None = None,
+    show_contexts: bool = False,
 ) -> SendResult:
     """Send ``paths`` over one association with storescu's halt/continue rules.
 
     ``infos`` holds files already read (``-R``); ``identities`` carries the ``+II``
     counters of a run that spans several associations (by default a new run starts
     here). The installed observer hears of the association (the outcomes go to
-    ``on_outcome`` only)."""
+    ``on_outcome`` only). ``show_contexts``: see :func:`run`."""
     pending = _Pending(paths, policy.repeat, on_outcome)
     identities = identities or new_identities(policy)
     observer, destination = current(), destination_name(settings)
     while True:
+        dump.log_request(log, settings, show_contexts)
+        log.info("Requesting Association")
         try:
             assoc = Association.open(settings)
         except DispatchError as exc:
@@ -294,7 +311,7 @@ def send_over_one(
             return SendResult(EXIT_ERROR, f"Association Request Failed: {exc}")
         observer.association_opened(destination, assoc.setup_s)
         try:
-            _log_contexts(settings, assoc)
+            dump.log_accepted(log, settings, assoc, show_contexts)
             ended = _send_all(assoc, pending, policy, infos or {}, identities, on_bytes)
             if ended is not None:
                 result, release = ended
@@ -302,8 +319,7 @@ def send_over_one(
         finally:
             observer.association_closed(destination)
         # With -nh, a file that changed under the sender cost the association, not the
-        # files after it.
-        log.info("Requesting Association")
+        # files after it: a new one is requested.
 
 
 def _send_all(
@@ -329,14 +345,15 @@ def _send_all(
                 # partial data set. As storescu with a bad file: halt, or go on.
                 if policy.halt:
                     pending.not_sent_all(f"halted after {path}")
-                    return SendResult(EXIT_ERROR, f"{path}: {step.outcome.reason}"), False
+                    error = f"{path}: {step.outcome.reason}"
+                    return SendResult(EXIT_ERROR, error, reported=True), False
                 return None if pending.left else (SendResult(EXIT_OK), False)
             if isinstance(exc, PeerAborted):
                 pending.not_sent_all("association aborted by the peer")
                 code = EXIT_PEER_ABORTED if policy.halt else EXIT_ERROR
-                return SendResult(code, str(exc)), False
+                return SendResult(code, str(exc), reported=True), False
             pending.not_sent_all(f"association ended: {exc}")
-            return SendResult(EXIT_ERROR, str(exc)), False
+            return SendResult(EXIT_ERROR, str(exc), reported=True), False
         if not isinstance(step, FileOutcome):
             continue
         outcome, path = step, step.path
@@ -353,10 +370,10 @@ def _send_all(
             if policy.halt:
                 assoc.abort()
                 pending.not_sent_all(f"halted after {path}")
-                return SendResult(EXIT_ERROR, f"{path}: {outcome.reason}"), False
+                return SendResult(EXIT_ERROR, f"{path}: {outcome.reason}", reported=True), False
             if not assoc.is_open:
                 pending.not_sent_all("association ended")
-                return SendResult(EXIT_ERROR, f"{path}: {outcome.reason}"), False
+                return SendResult(EXIT_ERROR, f"{path}: {outcome.reason}", reported=True), False
             continue
         assert outcome.status is not None
         described = st.describe(outcome.status)
@@ -364,7 +381,7 @@ def _send_all(
         if policy.halt:
             pending.not_sent_all(f"halted after {path} failed with {described}")
             # storescu ends the association in order after a failure status.
-            return SendResult(outcome.status >> 8, f"{path}: {described}"), True
+            return SendResult(outcome.status >> 8, f"{path}: {described}", reported=True), True
     return SendResult(EXIT_OK), True
 
 
@@ -428,21 +445,3 @@ def _rename(path: str, outcome: FileOutcome, policy: SendPolicy) -> None:
         os.replace(path, path + suffix)
     except OSError as exc:
         log.warning("cannot rename %s: %s", printable(path), exc.strerror)
-
-
-def _log_contexts(settings: AssociationSettings, assoc: Association) -> None:
-    log.info("Association Accepted (Max Send PDV: %d)", assoc.max_send_pdu - 6)
-    if not log.isEnabledFor(logging.DEBUG - 1):
-        return
-    accepted = {c.context_id: c for c in assoc.accepted}
-    for proposed in settings.contexts:
-        got = accepted.get(proposed.context_id)
-        state = f"accepted {got.transfer_syntax}" if got else "rejected"
-        log.log(
-            logging.DEBUG - 1,
-            "Context %d: %s [%s] %s",
-            proposed.context_id,
-            proposed.abstract_syntax,
-            ", ".join(proposed.transfer_syntaxes),
-            state,
-        )

@@ -37,6 +37,7 @@ from typing import Final
 
 from dispatch import status as st
 from dispatch.codecs.convert import target_checker
+from dispatch.dcmtk_names import transfer_syntax_title
 from dispatch.dicomfile import (
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,
@@ -48,7 +49,8 @@ from dispatch.dicomfile import (
 from dispatch.errors import BadFile, DispatchError, NoPresentationContext
 from dispatch.identities import Identity, Inventor
 from dispatch.logtext import printable
-from dispatch.net import AcceptedContext, Association, DataSource
+from dispatch.modalities import modality_of
+from dispatch.net import AcceptedContext, Association, DataSource, StoreResponse, dump
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.proposals import choose_context
 from dispatch.settings import SendPolicy
@@ -217,6 +219,10 @@ def _request(
     """Send the C-STORE request of ``prepared``, or its NOT_SENT outcome when nothing
     could be sent; ``on_bytes`` hears of a large data set as it goes."""
     path, info, context = prepared.path, prepared.info, prepared.context
+    verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
+    if verbose:
+        # As storescu, before anything is known of the file (a bad one included).
+        log.info("Sending file: %s", printable(path))
     if info is None or context is None:
         assoc.skip_message_id()
         return FileOutcome(path, Outcome.NOT_SENT, reason=prepared.reason)
@@ -224,16 +230,19 @@ def _request(
     sop_class, sop_instance = info.sop_class_uid, info.sop_instance_uid
     identity = prepared.identity
     replace = _unpadded(info)
-    verbose = log.isEnabledFor(logging.INFO)  # the lines are built only when shown
     if identity is not None:
         # The C-STORE names the instance the peer receives: the invented one.
         sop_instance = identity.sop_instance_uid
         replace = {**(replace or {}), **identity.replacements()}
         if verbose:
             log.info("Inventing Identifying Information (%s)", identity.describe())
-    if verbose:
-        log.info("Sending file: %s", printable(path))
     target = context.transfer_syntax
+    if verbose:
+        log.info(
+            "Converting transfer syntax: %s -> %s",
+            transfer_syntax_title(info.transfer_syntax),
+            transfer_syntax_title(target),
+        )
     progress = None
     if on_bytes is not None and info.dataset_length >= PROGRESS_MIN_BYTES:
         progress = _Paced(on_bytes)
@@ -281,6 +290,10 @@ def _request(
         assoc.skip_message_id()
         reason = f"cannot open: {exc.strerror or exc}"
         return FileOutcome(path, Outcome.NOT_SENT, reason=reason, sop_instance_uid=sop_instance)
+    if verbose:
+        log.info("Sending Store Request (MsgID %d, %s)", message_id, modality_of(sop_class))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", dump.store_rq(message_id, sop_class, sop_instance))
     return prepared, message_id, sop_class, sop_instance, started
 
 
@@ -295,6 +308,8 @@ def _answer(
     """Await the answer to a request gone out; the file's outcome."""
     assert prepared.info is not None and prepared.context is not None
     response = assoc.receive_response(message_id)
+    if log.isEnabledFor(logging.INFO):
+        _log_response(prepared.context.context_id, message_id, response)
     kind = st.category(response.status)
     if kind is st.StatusCategory.FAILURE:
         outcome, reason, sent = Outcome.FAILED, st.meaning(response.status), 0
@@ -376,6 +391,27 @@ def send_files(
         yield outcome
         if outcome.outcome is not Outcome.STORED and (policy.halt or not assoc.is_open):
             return
+
+
+def _log_response(context_id: int, message_id: int, response: StoreResponse) -> None:
+    """storescu's lines for a C-STORE-RSP: with its status text at info level, or at
+    debug level the whole response (and an error comment as its status detail)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        log.info("Received Store Response (%s)", dump.store_status(response.status))
+        return
+    log.info("Received Store Response")
+    log.debug(
+        "%s",
+        dump.store_rsp(
+            context_id,
+            message_id,
+            response.sop_class_uid,
+            response.sop_instance_uid,
+            response.status,
+        ),
+    )
+    if response.error_comment:
+        log.debug("Status Detail:\n(0000,0902) LO [%s]", printable(response.error_comment))
 
 
 def _broken_reason(exc: DispatchError, prepared: Prepared) -> str:

@@ -263,13 +263,34 @@ def test_directory(tmp_path: Path) -> None:
         read_info(str(tmp_path))
 
 
-@pytest.mark.parametrize("content", [b"", b"hello world, this is text\n", b"\x00" * 3])
-def test_not_dicom(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "bad DICOM file: empty file"),
+        (b"hello\n", "not a DICOM file"),
+        (b"hello world, this is text\n", "not a DICOM file"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a DICOM file"),
+        (b"\x00" * 3, "not a DICOM file"),
+    ],
+)
+def test_not_dicom(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "junk.dcm"
     path.write_bytes(content)
-    with pytest.raises(BadFile, match="bad DICOM file") as caught:
+    with pytest.raises(BadFile, match=reason) as caught:
         read_info(str(path))
     assert "\n" not in caught.value.reason
+    assert "stray bytes" not in caught.value.reason
+
+
+def test_bare_data_set_cut_short_is_not_called_not_dicom(tmp_path: Path) -> None:
+    # A data set without meta header that starts as one (group 0008) but ends early is
+    # a damaged DICOM file, not a file of another kind.
+    whole = pydicom_file("ExplVR_LitEndNoMeta.dcm").read_bytes()
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(whole[:40])
+    with pytest.raises(BadFile) as caught:
+        read_info(str(path))
+    assert "not a DICOM file" not in caught.value.reason
 
 
 def test_trailing_padding_is_left_out_of_the_data_set() -> None:

@@ -28,6 +28,7 @@ from dispatch.cli.cmdline import (
     CliExit,
     CommandLineError,
     CommandSpec,
+    Occurrence,
     OptionSpec,
     ParamSpec,
     ParsedCommandLine,
@@ -37,6 +38,7 @@ from dispatch.cli.cmdline import (
     format_arguments,
     parse_command_line,
 )
+from dispatch.cli.logconfig import LogConfig, read_log_config
 from dispatch.cli.tls_options import (
     cipher_listing,
     identity_from,
@@ -122,6 +124,8 @@ class SendOptions:
     recurse: bool = False
     log_level: str = "warn"
     """One of :data:`LOG_LEVELS`; -q is "fatal", -v "info", -d "debug"."""
+    log_config: LogConfig | None = None
+    """-lc FILE: the log configuration read from FILE (``log_level`` is its root level)."""
     verbose_pc: bool = False
     """+v: show proposed and accepted presentation contexts (needs info or lower)."""
     report: str | None = None
@@ -203,7 +207,13 @@ def _general() -> list[OptionSpec]:
             metavar="[l]evel: string constant",
             help="(fatal, error, warn, info, debug, trace)\nuse level l for the logger",
         ),
-        _refuse(("-lc", "--log-config"), 1),
+        OptionSpec(
+            ("-lc", "--log-config"),
+            "log_config",
+            nargs=1,
+            metavar="[f]ilename: string",
+            help="use config file f for the logger",
+        ),
         _flag(
             ("+v", "--verbose-pc"),
             "verbose_pc",
@@ -641,9 +651,21 @@ SEND_SPEC = CommandSpec(
 )
 
 
-def _log_level(parsed: ParsedCommandLine) -> str:
-    """-q / -v / -d (rightmost wins) or -ll, which may not be combined with them."""
+def _log_level(parsed: ParsedCommandLine) -> tuple[str, LogConfig | None]:
+    """-q / -v / -d (rightmost wins), or -ll, or -lc (read here), in DCMTK's order and
+    words; -ll and -lc may not be combined with the others."""
     verbosity = parsed.last("verbosity")
+    if parsed.last("log_config") is not None:
+        if parsed.last("log_level") is not None:
+            raise CommandLineError("--log-config not allowed with --log-level")
+        if verbosity is not None:
+            raise CommandLineError("--log-config not allowed with --verbose, --debug or --quiet")
+        config = read_log_config(parsed.str_value("log_config") or "")
+        return config.level_name, config
+    return _plain_log_level(parsed, verbosity), None
+
+
+def _plain_log_level(parsed: ParsedCommandLine, verbosity: Occurrence | None) -> str:
     if parsed.last("log_level") is not None:
         if verbosity is not None:
             raise CommandLineError("--log-level not allowed with --verbose, --debug or --quiet")
@@ -700,7 +722,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
     host, port_text, *inputs = parsed.params
     port = convert_param(port_text, 1, 65535)
 
-    log_level = _log_level(parsed)
+    log_level, log_config = _log_level(parsed)
     quiet = log_level == "fatal"
     if parsed.last("arguments") is not None:
         print(format_arguments(parsed.spec.prog, parsed.arguments), file=stderr or sys.stderr)
@@ -774,6 +796,7 @@ def send_options_from(parsed: ParsedCommandLine, stderr: TextIO | None = None) -
         pattern=pattern,
         recurse=recurse,
         log_level=log_level,
+        log_config=log_config,
         verbose_pc=verbose_pc,
         report=parsed.str_value("report"),
         metrics_port=parsed.str_value("metrics_port"),

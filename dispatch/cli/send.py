@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from dispatch.cli.cmdline import CliExit, parse_command_line
 from dispatch.cli.commit_options import COMMIT_SECTION, commit_from, commit_options
-from dispatch.cli.logs import configure
+from dispatch.cli.logs import configure_for
 from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
 from dispatch.errors import UsageError
 from dispatch.logtext import printable
@@ -78,7 +78,10 @@ def run(argv: Sequence[str]) -> int:
         opts, commit = parse_send_with_commit(argv)
     except CliExit as exc:  # help, version, or a command line error
         return exc.emit()
-    log = configure(opts.log_level)
+    try:
+        log = configure_for(opts.log_level, opts.log_config)
+    except CliExit as exc:  # a log file of -lc that cannot be opened
+        return exc.emit()
     try:
         return _send(opts, commit)
     except UsageError as exc:
@@ -129,7 +132,13 @@ def _send(opts: SendOptions, commit: CommitmentSettings | None = None) -> int:
         settings = association_settings(opts, None, profile)
         on_bytes = recorder.in_flight if progress else None
         code = run_storescu(
-            items, settings, opts.policy, on_outcome, from_files=from_files, on_bytes=on_bytes
+            items,
+            settings,
+            opts.policy,
+            on_outcome,
+            from_files=from_files,
+            on_bytes=on_bytes,
+            show_contexts=opts.verbose_pc,
         )
         if step is None:
             return code.exit_code

@@ -21,7 +21,7 @@ from dispatch.cli.cmdline import (
     ValueSpec,
     parse_command_line,
 )
-from dispatch.cli.logs import configure
+from dispatch.cli.logs import configure_for
 from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
 from dispatch.errors import DispatchError, UsageError
 from dispatch.logtext import printable
@@ -144,7 +144,10 @@ def run(argv: Sequence[str]) -> int:
         send, queue = parse_submit_args(argv)
     except CliExit as exc:  # help, version, or a command line error
         return exc.emit()
-    log = configure(send.log_level)
+    try:
+        log = configure_for(send.log_level, send.log_config)
+    except CliExit as exc:  # a log file of -lc that cannot be opened
+        return exc.emit()
     try:
         return _submit(send, queue, log)
     except DispatchError as exc:

@@ -19,6 +19,7 @@ stream, which ends the association (part of the data set is already on the wire)
 
 from __future__ import annotations
 
+import re
 import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -209,11 +210,11 @@ def open_conversion(
         if old_vrs and target != IMPLICIT_LE:
             _to_old_vrs(layout.header)
         plan = _Plan(handle, info, layout, target)
-        return _with_path(plan.chunks(chunk_size, deflate_level), info.path)
+        return _with_path(plan.chunks(chunk_size, deflate_level), info, target)
     except BadFile:
         raise
     except Exception as exc:  # pydicom and the codecs raise many kinds for bad input
-        raise BadFile(info.path, f"cannot convert to {target}: {_reason(exc)}") from None
+        raise BadFile(info.path, f"{_conversion(info, target)}: {_reason(exc)}") from None
 
 
 def _replace(header: Dataset, replace: Mapping[int, bytes]) -> None:
@@ -243,18 +244,42 @@ def _to_old_vrs(dataset: Dataset) -> None:
             dataset[elem.tag] = DataElement(elem.tag, "OB", buffer.getvalue()[8:])
 
 
+def _conversion(info: DicomFileInfo, target: str) -> str:
+    """ "cannot convert from <syntax> to <syntax>", in DCMTK's titles of the syntaxes."""
+    from dispatch.dcmtk_names import transfer_syntax_title as title
+
+    return f"cannot convert from {title(info.transfer_syntax)} to {title(target)}"
+
+
+_LIBRARY_PREFIX = re.compile(
+    r"^(?:[\w.]*(?:jpeg|jpg|j2k|openjp|charls|gdcm|codec|rle|lib)[\w.]*(?: error)?: )+", re.I
+)
+_REASON_MAX = 100
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """Why a conversion failed, short: the first line of ``exc``'s text without the
+    codec library's preamble ("pylibjpeg: libjpeg error code '-1038' returned from
+    Decode(): "), its first clause, at most about :data:`_REASON_MAX` characters."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    text = lines[0].rsplit("(): ", 1)[-1]
+    text = _LIBRARY_PREFIX.sub("", text).split(" - ", 1)[0].strip().rstrip(".")
+    if len(text) > _REASON_MAX:
+        text = text[: _REASON_MAX - 3].rstrip() + "..."
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        text = text[0].lower() + text[1:]
+    return text or type(exc).__name__
 
 
-def _with_path(chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
+def _with_path(chunks: Iterator[bytes], info: DicomFileInfo, target: str) -> Iterator[bytes]:
     try:
         yield from chunks
     except BadFile:
         raise
     except Exception as exc:
-        raise BadFile(path, f"conversion failed: {_reason(exc)}") from None
+        raise BadFile(info.path, f"{_conversion(info, target)}: {_reason(exc)}") from None
 
 
 class _Plan:

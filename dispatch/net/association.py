@@ -71,6 +71,10 @@ class StoreResponse:
 
     status: int
     error_comment: str = ""
+    sop_class_uid: str = ""
+    """The SOP class the response names ("" when it leaves it out)."""
+    sop_instance_uid: str = ""
+    """The SOP instance the response names ("" when it leaves it out)."""
 
 
 class Association:
@@ -106,6 +110,8 @@ class Association:
         self._open = True
         self.setup_s = 0.0
         """Seconds from connect to A-ASSOCIATE-AC."""
+        self.associate_ac = b""
+        """The peer's A-ASSOCIATE-AC PDU as received (for diagnostics)."""
 
     # -- opening -----------------------------------------------------------------------
 
@@ -147,6 +153,7 @@ class Association:
             raise
         assoc = cls(wire, settings, negotiated, accepted)
         assoc.setup_s = time.monotonic() - started
+        assoc.associate_ac = pdu
         return assoc
 
     # -- storing -----------------------------------------------------------------------
@@ -255,7 +262,9 @@ class Association:
         sop_class, sop_instance = self._sent.pop(message_id, ("", ""))
         _check_named(decoded.sop_instance_uid, sop_instance, "instance")
         _check_named(decoded.sop_class_uid, sop_class, "SOP class")
-        return StoreResponse(decoded.status, decoded.error_comment)
+        return StoreResponse(
+            decoded.status, decoded.error_comment, decoded.sop_class_uid, decoded.sop_instance_uid
+        )
 
     def _collect_pdus(self, pdu_type: int, pdu: bytes, what: str) -> bytes:
         """The command whose first PDU has been read (``pdu_type``, ``pdu``): its

@@ -273,7 +273,7 @@ def test_bad_file_with_halt_halts_the_job_naming_it(
     assert f"halted: {garbage} cannot be sent" in run.stderr
     final = job_store.progress(_job_id(run.stdout))
     assert (final.state, final.halted_path) == (JobState.HALTED, str(garbage))
-    assert f"halted at {garbage}: bad DICOM file" in run.stdout
+    assert f"halted at {garbage}: not a DICOM file" in run.stdout
     outcomes = {o.path: o for o in job_store.report(final.job_id)}
     # The scan stopped at the bad file: the files after it are not part of the job.
     assert set(outcomes) == {str(study.files[0]), str(garbage)}
@@ -296,7 +296,7 @@ def test_embedded_bad_file_with_halt_sends_nothing_after_it(
         "submit", "--report", report, *_peer(scp), study.files[0], garbage, study.files[1]
     )
     assert run.code == 1, run.stderr
-    assert f"halted at {garbage}: bad DICOM file" in run.stdout
+    assert f"halted at {garbage}: not a DICOM file" in run.stdout
     lines = {json.loads(line)["path"]: json.loads(line) for line in report.read_text().splitlines()}
     assert set(lines) == {str(study.files[0]), str(garbage)}
     assert lines[str(garbage)]["outcome"] == "not_sent"
