@@ -194,7 +194,7 @@ def _retry(argv: Sequence[str]) -> int:
         print(f"job {args.job}: nothing to retry")
         return 0
     spec = store.spec(args.job)
-    send_chunks(publisher_for(config, store), spec, chunk_ids)
+    send_chunks(publisher_for(config), spec, chunk_ids)
     print(f"job {args.job}: {len(chunk_ids)} tasks sent again")
     return 0
 

@@ -29,6 +29,10 @@ class JobsConfig:
     """Redis URL of the job records; "" means the broker's."""
     queue: str = "dispatch"
     """Celery queue of the send tasks."""
+    broker_key_prefix: str = ""
+    """kombu's ``global_keyprefix`` transport option: a prefix of every key the broker's
+    Redis transport writes (queues, kombu's bookkeeping), for a Redis shared with other
+    applications; "" means none. Every worker and submitter must use the same."""
     key_prefix: str = "dispatch"
     """Prefix of every Redis key of the job records, slots and leases."""
     job_ttl_s: float = 7 * 86400.0

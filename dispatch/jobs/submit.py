@@ -241,7 +241,7 @@ def _through_broker(
     )
 
     store = store_for(request.config)
-    publisher = publisher_for(request.config, store)
+    publisher = publisher_for(request.config)
     fed = feed_job(
         store,
         spec,
