@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +59,19 @@ def test_no_wait_then_watch_status_jobs_and_reports(
     assert listed.code == 0
     (line,) = [ln for ln in listed.stdout.splitlines() if ln.startswith(job)]
     assert "completed" in line and "6/6 files" in line and line.endswith("nightly")
+    assert "stored 6, failed 0, not sent 0" in line
+    assert re.search(r"submitted \S+ \S+  started \S+ \S+  finished \S+ \S+", line), line
+
+    as_json = json.loads(run_cli("status", job, "--broker", redis_url, "--json").stdout)
+    assert as_json["job_id"] == job and as_json["name"] == "nightly"
+    assert as_json["state"] == "completed"
+    assert (as_json["files"], as_json["done"], as_json["stored"]) == (6, 6, 6)
+    assert (as_json["failed"], as_json["not_sent"], as_json["scanning"]) == (0, 0, False)
+    assert as_json["submitted"] <= as_json["started"] <= as_json["finished"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", as_json["finished"])
+    listed_json = json.loads(run_cli("jobs", "--broker", redis_url, "--json").stdout)
+    (same,) = [j for j in listed_json if j["job_id"] == job]
+    assert same == as_json
 
     jsonl = run_cli("report", job, "--broker", redis_url, "--format", "jsonl")
     rows = [json.loads(ln) for ln in jsonl.stdout.splitlines()]
@@ -86,6 +100,19 @@ def test_status_of_a_halted_job_names_the_file(
     assert status.stdout.startswith("halted: 3/3 files")
     assert "files: 3 (stored 0, failed 1, not sent 2)" in status.stdout
     assert f"halted at {files[0]}: {C000}" in status.stdout
+    # Every view gives the same counts: JSON, the jobs list, the report.
+    as_json = json.loads(run_cli("status", job, "--broker", redis_url, "--json").stdout)
+    assert (as_json["state"], as_json["halted_at"]) == ("halted", str(files[0]))
+    assert (as_json["stored"], as_json["failed"], as_json["not_sent"]) == (0, 1, 2)
+    assert as_json["started"] is not None and as_json["finished"] is not None
+    (line,) = [
+        ln for ln in run_cli("jobs", "--broker", redis_url).stdout.splitlines()
+        if ln.startswith(job)
+    ]  # fmt: skip
+    assert "3/3 files  stored 0, failed 1, not sent 2" in line
+    report = run_cli("report", job, "--broker", redis_url).stdout
+    rows = [json.loads(ln) for ln in report.splitlines()]
+    assert Counter(r["outcome"] for r in rows) == {"failed": 1, "not_sent": 2}
 
 
 def test_cancel_a_job_stalled_at_the_peer(
