@@ -156,6 +156,32 @@ def wait_for_job(
             raise JobLost(job_id, last.stored, last.failed, last.total_files) from None
 
 
+class NoWorkerNotice:
+    """A progress callback that says once, through ``notify``, that no worker has taken
+    any task of the job ``after_s`` seconds after it was built, and where they wait."""
+
+    def __init__(
+        self, after_s: float, queue: str, broker: str, notify: Callable[[str], None]
+    ) -> None:
+        self._at = time.monotonic() + after_s
+        self._after_s = after_s
+        self._queue = queue
+        self._broker = broker
+        self._notify: Callable[[str], None] | None = notify
+
+    def __call__(self, snapshot: JobProgress) -> None:
+        if self._notify is None or snapshot.started or snapshot.is_finished:
+            return
+        if time.monotonic() < self._at:
+            return
+        self._notify(
+            f"no worker has taken any task of job {snapshot.job_id} after"
+            f" {self._after_s:g} s: its tasks wait on queue {self._queue!r} of the broker"
+            f" at {self._broker} (dispatch worker --queues {self._queue} consumes it)"
+        )
+        self._notify = None
+
+
 def _check(deadline: float | None, job_id: str, timeout_s: float | None) -> None:
     if deadline is not None and time.monotonic() >= deadline:
         raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")

@@ -6,7 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import threading
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -214,3 +219,48 @@ def test_unreachable_broker_is_a_one_line_error() -> None:
     assert run.code == 1
     assert run.stderr.count("\n") == 1
     assert run.stderr.startswith("dispatch jobs: cannot reach the broker: ")
+
+
+SUBMIT = "import sys; from dispatch.cli.main import main; sys.exit(main(sys.argv[1:]))"
+
+
+def test_submit_wait_with_no_worker_says_once_where_the_tasks_wait(
+    scp: StorageScp, redis_url: str, tmp_path: Path
+) -> None:
+    _, files = _files(tmp_path, 1, 2)
+    queue = f"nobody-{uuid.uuid4().hex[:6]}"  # no worker consumes it
+    env = {**os.environ, "DISPATCH_QUEUE": queue, "DISPATCH_NO_WORKER_NOTICE_S": "0.5"}
+    env.pop("DISPATCH_CONFIG", None)
+    cmd = [sys.executable, "-c", SUBMIT, "submit", "--broker", redis_url, "--wait"]
+    process = subprocess.Popen(
+        [*cmd, *_peer(scp), *map(str, files)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    # The notice is awaited on the command's own output; a timer bounds the wait.
+    timer = threading.Timer(60, process.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "no worker" in line:
+                break
+        process.kill()
+        rest = process.communicate()[1]
+    finally:
+        timer.cancel()
+        process.wait()
+    job = ""
+    for line in lines:
+        if line.startswith("W: no worker"):
+            job = line.split("task of job ")[1].split()[0]
+    assert job, "".join(lines)
+    assert run_cli("cancel", job, "--broker", redis_url).code == 0
+    (notice,) = [ln for ln in lines if "no worker" in ln]
+    assert notice.strip() == (
+        f"W: no worker has taken any task of job {job} after 0.5 s: its tasks wait on"
+        f" queue {queue!r} of the broker at {redis_url}"
+        f" (dispatch worker --queues {queue} consumes it)"
+    )
+    assert "no worker" not in rest
