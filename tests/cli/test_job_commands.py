@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,39 @@ def _submit(redis_url: str, scp: StorageScp, files: list[Path], *options: str) -
 def _files(root: Path, studies: int, images: int) -> tuple[list[Study], list[Path]]:
     made = [make_study(root / f"study{n}", images=images) for n in range(studies)]
     return made, [f for s in made for f in s.files]
+
+
+def _views_agree(
+    redis_url: str, job: str, state: str, *, stored: int, failed: int, not_sent: int
+) -> dict[str, Any]:
+    """Every view of the finished job gives the same counts: the progress line and the
+    summary of ``status``, its JSON, the ``jobs`` list and the report. Returns the JSON."""
+    total = stored + failed + not_sent
+    status = run_cli("status", job, "--broker", redis_url).stdout.splitlines()
+    progress = status[0]
+    assert progress.startswith(f"{state}: {total}/{total} files"), progress
+    assert progress.endswith(f"{failed} failed, {not_sent} not sent"), progress
+    assert ("files/s" in progress) == (stored > 0), progress  # no rate without a store
+    assert f"files: {total} (stored {stored}, failed {failed}, not sent {not_sent})" in status
+    as_json = json.loads(run_cli("status", job, "--broker", redis_url, "--json").stdout)
+    assert as_json["state"] == state
+    assert (as_json["files"], as_json["done"]) == (total, total)
+    assert (as_json["stored"], as_json["failed"], as_json["not_sent"]) == (
+        stored,
+        failed,
+        not_sent,
+    )
+    assert as_json["finished"] is not None
+    (line,) = [
+        ln for ln in run_cli("jobs", "--broker", redis_url).stdout.splitlines()
+        if ln.startswith(job)
+    ]  # fmt: skip
+    assert f"{total}/{total} files  stored {stored}, failed {failed}, not sent {not_sent}" in line
+    report = run_cli("report", job, "--broker", redis_url).stdout
+    outcomes = Counter(json.loads(ln)["outcome"] for ln in report.splitlines())
+    expected = {"stored": stored, "failed": failed, "not_sent": not_sent}
+    assert outcomes == {k: v for k, v in expected.items() if v}
+    return dict(as_json)
 
 
 def test_no_wait_then_watch_status_jobs_and_reports(
@@ -105,19 +139,8 @@ def test_status_of_a_halted_job_names_the_file(
     assert status.stdout.startswith("halted: 3/3 files")
     assert "files: 3 (stored 0, failed 1, not sent 2)" in status.stdout
     assert f"halted at {files[0]}: {C000}" in status.stdout
-    # Every view gives the same counts: JSON, the jobs list, the report.
-    as_json = json.loads(run_cli("status", job, "--broker", redis_url, "--json").stdout)
-    assert (as_json["state"], as_json["halted_at"]) == ("halted", str(files[0]))
-    assert (as_json["stored"], as_json["failed"], as_json["not_sent"]) == (0, 1, 2)
-    assert as_json["started"] is not None and as_json["finished"] is not None
-    (line,) = [
-        ln for ln in run_cli("jobs", "--broker", redis_url).stdout.splitlines()
-        if ln.startswith(job)
-    ]  # fmt: skip
-    assert "3/3 files  stored 0, failed 1, not sent 2" in line
-    report = run_cli("report", job, "--broker", redis_url).stdout
-    rows = [json.loads(ln) for ln in report.splitlines()]
-    assert Counter(r["outcome"] for r in rows) == {"failed": 1, "not_sent": 2}
+    as_json = _views_agree(redis_url, job, "halted", stored=0, failed=1, not_sent=2)
+    assert as_json["halted_at"] == str(files[0])
 
 
 def test_cancel_a_job_stalled_at_the_peer(
@@ -148,6 +171,7 @@ def test_cancel_a_job_stalled_at_the_peer(
     assert (final.stored, final.not_sent) == (1, 3)
     reasons = {o.reason for o in job_store.report(job) if o.outcome is Outcome.NOT_SENT}
     assert reasons == {"job cancelled"}
+    _views_agree(redis_url, job, "cancelled", stored=1, failed=0, not_sent=3)
 
     again = run_cli("cancel", job, "--broker", redis_url)
     assert again.code == 1 and again.stderr == f"job {job} has already ended\n"
