@@ -260,3 +260,43 @@ def test_a_metrics_worker_starts_beside_flower_without_a_multiprocess_directory(
     # Counted in a pool process, summed by the main process: multiprocess mode works.
     assert done in scraped, scraped
     assert "dispatch_files_total{destination=" in scraped
+
+
+def _files_total(scraped: str) -> dict[str, float]:
+    """``dispatch_files_total`` of a scrape, summed by outcome (those above 0: the series
+    exist at 0 from the start)."""
+    found: dict[str, float] = {}
+    for line in scraped.splitlines():
+        if line.startswith("dispatch_files_total{"):
+            labels, value = line.rsplit(" ", 1)
+            outcome = labels.split('outcome="')[1].split('"')[0]
+            found[outcome] = found.get(outcome, 0.0) + float(value)
+    return {outcome: total for outcome, total in found.items() if total}
+
+
+def test_a_halted_jobs_metrics_count_what_its_status_counts(
+    scp: StorageScp,
+    redis_url: str,
+    job_store: RedisJobStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = f"halted-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("DISPATCH_QUEUE", queue)
+    port = free_port()
+    scp.respond(0xC000)  # the first file fails: the job halts, the others are not sent
+    args = ["-c", "1", "-Q", queue, "--metrics-port", f"127.0.0.1:{port}"]
+    with _worker(job_store, redis_url, tmp_path, *args):
+        job_id = _submit(scp, redis_url, queue, tmp_path, images=3)
+        final = wait_for_job(job_store, job_id, poll_s=0.1, timeout_s=WAIT_S)
+        expected = {"failed": float(final.failed), "not_sent": float(final.not_sent)}
+        # The task counts its outcomes as it records them; scrape until all are in.
+        deadline = time.monotonic() + WAIT_S
+        counted: dict[str, float] = {}
+        while counted != expected and time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+                counted = _files_total(reply.read().decode())
+            time.sleep(0.1)
+    assert final.state is JobState.HALTED
+    assert (final.stored, final.failed, final.not_sent) == (0, 1, 2)
+    assert counted == expected
