@@ -1,4 +1,4 @@
-"""``python -m workers [--concurrency N] [--queues Q] [--loglevel L] [--broker URL]``."""
+"""``python -m workers [options] [-- celery worker options]``: ``dispatch worker``."""
 
 import sys
 

@@ -49,6 +49,14 @@ def _per_file_lines_at_debug(loglevel: int, **_kwargs: Any) -> None:
     logging.getLogger(PER_FILE_LOGGER).setLevel(level)
 
 
+def transport_options(config: JobsConfig) -> dict[str, Any]:
+    """kombu's Redis transport options of the settings (the submitters use the same)."""
+    options: dict[str, Any] = {"visibility_timeout": config.visibility_timeout_s}
+    if config.broker_key_prefix:
+        options["global_keyprefix"] = config.broker_key_prefix
+    return options
+
+
 def make_app(config: JobsConfig) -> Celery:
     """A Celery app configured for the send tasks."""
     app = Celery(
@@ -58,7 +66,7 @@ def make_app(config: JobsConfig) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": config.visibility_timeout_s},
+        broker_transport_options=transport_options(config),
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -69,6 +77,10 @@ def make_app(config: JobsConfig) -> Celery:
         # A Redis outage, however long, is waited out: a worker never gives up on it.
         broker_connection_max_retries=None,
         worker_hijack_root_logger=True,
+        # Celery's tooling (celery events, Flower) follows every task from sent to done:
+        # a few small PUBLISHes per chunk of up to a thousand files.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
     )
     return app
 

@@ -60,12 +60,13 @@ def context() -> WorkerContext:
             prefix=config.key_prefix,
             ttl_s=config.job_ttl_s,
             unclaimed_grace_s=config.unclaimed_grace_s if in_broker else None,
+            broker_key_prefix=config.broker_key_prefix,
         )
         found = WorkerContext(
             config=config,
             store=store,
             slots=RedisSlots(store.client, prefix=config.key_prefix),
-            sender=celery_client(broker, config.visibility_timeout_s),
+            sender=celery_client(broker, config.visibility_timeout_s, config.broker_key_prefix),
         )
         _contexts.clear()
         _contexts[pid] = found

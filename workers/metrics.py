@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,7 +134,8 @@ class _QueueDepths:
 
             self._client = redis.Redis.from_url(config.broker_url or DEFAULT_BROKER_URL)
         names = list(self._worker.app.amqp.queues.consume_from or [config.queue])
-        return {name: int(self._client.llen(name)) for name in names}
+        prefix = config.broker_key_prefix  # kombu's global_keyprefix, on every queue's key
+        return {name: int(self._client.llen(prefix + name)) for name in names}
 
 
 def _jobs_running() -> int:
@@ -155,6 +157,27 @@ def _destinations_waiting() -> dict[str, float]:
     return {name: store.destination(name).since for name in live}
 
 
+def _multiprocess_values() -> None:
+    """Make prometheus_client count into the multiprocess files from now on.
+
+    prometheus_client picks how metrics keep their values when it is imported; another
+    package may import it before the directory is set (Flower does, as a celery
+    command plugin loaded with every ``celery`` command). The choice only matters for
+    metrics created afterwards, so it is made again here, before dispatch's own metrics
+    exist; if they already do, the worker stops with one line saying what to set.
+    """
+    from prometheus_client import values
+
+    if values.ValueClass is not values.MutexValue:
+        return
+    if "dispatch.metrics" in sys.modules:
+        raise SystemExit(
+            f"dispatch worker: --metrics-port needs {MULTIPROC_ENV} set to an empty"
+            " directory before the worker starts"
+        )
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 class MetricsStep(bootsteps.StartStopStep):  # type: ignore[misc]
     """Sets up multiprocess mode when the worker is built, serves on start."""
 
@@ -169,13 +192,7 @@ class MetricsStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
         parse_listen_address(metrics_port)  # a bad value stops the worker here, not later
         self.path = prepare_multiproc_dir(metrics_port)
-        from prometheus_client import values
-
-        if values.ValueClass is values.MutexValue:
-            raise RuntimeError(
-                f"prometheus_client was imported before {MULTIPROC_ENV} was set:"
-                " the pool processes' metrics would be lost"
-            )
+        _multiprocess_values()
         _enabled = True
 
     def start(self, worker: Any) -> None:

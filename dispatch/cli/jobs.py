@@ -8,7 +8,9 @@ so they work from any host that reaches it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -98,9 +100,16 @@ def _status(argv: Sequence[str]) -> int:
     from dispatch.cli.progress import progress_line, summary_lines
     from dispatch.jobs.destinations import waiting_line
 
-    args = _parser("status", "show a job's state, counts, rate and failures").parse_args(argv)
+    parser = _parser("status", "show a job's state, counts, rate and failures")
+    parser.add_argument("--json", action="store_true", help="one JSON object (see README)")
+    args = parser.parse_args(argv)
     store = _store(args)
     snapshot = store.progress(args.job)
+    if args.json:
+        from dispatch.cli.job_json import job_object
+
+        print(json.dumps(job_object(snapshot)))
+        return 0
     print(progress_line(snapshot))
     if not snapshot.is_finished:
         waiting = store.destination(snapshot.destination)
@@ -147,13 +156,27 @@ def _watch(argv: Sequence[str]) -> int:
 def _jobs(argv: Sequence[str]) -> int:
     parser = _parser("jobs", "list recent jobs, newest first", job=False)
     parser.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    parser.add_argument("--json", action="store_true", help="a JSON array (see README)")
     args = parser.parse_args(argv)
-    for p in _store(args).jobs(args.limit):
+    found = _store(args).jobs(args.limit)
+    if args.json:
+        from dispatch.cli.job_json import job_object
+
+        print(json.dumps([job_object(p) for p in found]))
+        return 0
+    for p in found:
         print(
             f"{p.job_id}  {p.state.value:<24} {p.done}/{p.total_files} files"
-            f"  {p.failed + p.not_sent} failed  {p.destination}  {p.name}"
+            f"  stored {p.stored}, failed {p.failed}, not sent {p.not_sent}"
+            f"  submitted {_clock(p.created)}  started {_clock(p.started)}"
+            f"  finished {_clock(p.finished)}  {p.destination}  {p.name}"
         )
     return 0
+
+
+def _clock(epoch_s: float) -> str:
+    """Local time to the second, ``-`` for not yet."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_s)) if epoch_s else "-"
 
 
 def _report(argv: Sequence[str]) -> int:
@@ -194,8 +217,10 @@ def _retry(argv: Sequence[str]) -> int:
         print(f"job {args.job}: nothing to retry")
         return 0
     spec = store.spec(args.job)
-    send_chunks(publisher_for(config, store), spec, chunk_ids)
-    print(f"job {args.job}: {len(chunk_ids)} tasks sent again")
+    send_chunks(publisher_for(config), spec, chunk_ids)
+    from dispatch.logtext import counted
+
+    print(f"job {args.job}: {counted(len(chunk_ids), 'task')} sent again")
     return 0
 
 

@@ -29,6 +29,10 @@ class JobsConfig:
     """Redis URL of the job records; "" means the broker's."""
     queue: str = "dispatch"
     """Celery queue of the send tasks."""
+    broker_key_prefix: str = ""
+    """kombu's ``global_keyprefix`` transport option: a prefix of every key the broker's
+    Redis transport writes (queues, kombu's bookkeeping), for a Redis shared with other
+    applications; "" means none. Every worker and submitter must use the same."""
     key_prefix: str = "dispatch"
     """Prefix of every Redis key of the job records, slots and leases."""
     job_ttl_s: float = 7 * 86400.0
@@ -64,6 +68,9 @@ class JobsConfig:
     identity_password: str = field(default="", repr=False)
     """A worker's user identity password, sent with a job's -usr (secret: never in job
     records; see :mod:`dispatch.jobs.secrets`)."""
+    no_worker_notice_s: float = 30.0
+    """A submit waiting for its job says once, after this long, that no worker has taken
+    any of its tasks yet (and on which queue they wait)."""
     retry_for_s: float = 4 * 3600.0
     """Default of ``--retry-for``: how long a job waits out a destination it cannot reach
     (connection refused, reset or timed out, association rejected-transient) before the

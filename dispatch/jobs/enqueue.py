@@ -1,9 +1,8 @@
 """Submitting a job to the workers, and following it, without importing ``workers``.
 
 Tasks are sent by name (:data:`SEND_CHUNK`) with a
-:class:`~dispatch.jobs.publish.TaskPublisher`, which writes Celery's task message
-straight onto the broker's Redis: neither ``dispatch send`` nor ``dispatch submit``
-imports celery, and redis-py is imported only when a client is built. A task message
+:class:`~dispatch.jobs.publish.TaskPublisher` (Celery's producer, imported on first
+send: ``dispatch send`` and the embedded mode never import celery). A task message
 carries the job and chunk ids only: the files and settings come from the job record,
 and secrets from the worker's own configuration.
 """
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dispatch.errors import BrokerUnavailable, JobLost, UnknownJob, UsageError
 from dispatch.jobs.model import JobSpec
-from dispatch.jobs.publish import TaskPublisher
+from dispatch.jobs.publish import TaskPublisher, client_app
 from dispatch.jobs.store import JobProgress, JobStore
 
 if TYPE_CHECKING:
@@ -42,20 +41,12 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def celery_client(broker_url: str, visibility_timeout_s: float = 7200.0) -> Any:
-    """A Celery app that only sends tasks (it knows no task code), for a process that
-    imports Celery anyway (a worker); elsewhere :class:`TaskPublisher` writes the same
-    messages without it."""
-    from celery import Celery  # type: ignore[import-untyped]  # lazily: only workers need it
-
-    app = Celery("dispatch-client", broker=broker_url, set_as_current=False)
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
-        broker_connection_retry_on_startup=True,
-    )
-    return app
+def celery_client(
+    broker_url: str, visibility_timeout_s: float = 7200.0, key_prefix: str = ""
+) -> Any:
+    """A Celery app that only sends tasks (it knows no task code): see
+    :func:`dispatch.jobs.publish.client_app`."""
+    return client_app(broker_url, visibility_timeout_s, key_prefix)
 
 
 def store_for(config: JobsConfig) -> JobStore:
@@ -72,21 +63,17 @@ def store_for(config: JobsConfig) -> JobStore:
     )
 
 
-def publisher_for(config: JobsConfig, store: JobStore) -> TaskPublisher:
-    """The publisher of tasks to ``config``'s broker. When the job records live in the
-    broker's Redis (no ``store_url`` of their own) it shares the connection of
-    ``store``, which must then be ``config``'s job store
-    (:func:`store_for`); else it has a connection of its own."""
-    from dispatch.jobs.backends.redis import RedisJobStore
-
-    if isinstance(store, RedisJobStore) and config.redis_url == config.broker_url:
-        return TaskPublisher(store.client)
-    return TaskPublisher.from_url(config.broker_url)
+def publisher_for(config: JobsConfig) -> TaskPublisher:
+    """The publisher of tasks to ``config``'s broker, with its transport options."""
+    return TaskPublisher(
+        config.broker_url,
+        key_prefix=config.broker_key_prefix,
+        visibility_timeout_s=config.visibility_timeout_s,
+    )
 
 
 def send_chunks(publisher: TaskPublisher, spec: JobSpec, chunk_ids: Sequence[str]) -> None:
-    """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue, in order,
-    in one round trip."""
+    """Enqueue one :data:`SEND_CHUNK` task per chunk id on the job's queue, in order."""
     publisher.send_tasks(SEND_CHUNK, [[spec.job_id, c] for c in chunk_ids], spec.queue)
 
 
@@ -167,6 +154,32 @@ def wait_for_job(
             if last is None:
                 raise
             raise JobLost(job_id, last.stored, last.failed, last.total_files) from None
+
+
+class NoWorkerNotice:
+    """A progress callback that says once, through ``notify``, that no worker has taken
+    any task of the job ``after_s`` seconds after it was built, and where they wait."""
+
+    def __init__(
+        self, after_s: float, queue: str, broker: str, notify: Callable[[str], None]
+    ) -> None:
+        self._at = time.monotonic() + after_s
+        self._after_s = after_s
+        self._queue = queue
+        self._broker = broker
+        self._notify: Callable[[str], None] | None = notify
+
+    def __call__(self, snapshot: JobProgress) -> None:
+        if self._notify is None or snapshot.started or snapshot.is_finished:
+            return
+        if time.monotonic() < self._at:
+            return
+        self._notify(
+            f"no worker has taken any task of job {snapshot.job_id} after"
+            f" {self._after_s:g} s: its tasks wait on queue {self._queue!r} of the broker"
+            f" at {self._broker} (dispatch worker --queues {self._queue} consumes it)"
+        )
+        self._notify = None
 
 
 def _check(deadline: float | None, job_id: str, timeout_s: float | None) -> None:

@@ -239,6 +239,7 @@ def _through_broker(
     watchers: Watchers,
 ) -> Submitted:
     from dispatch.jobs.enqueue import (
+        NoWorkerNotice,
         publisher_for,
         resend_reaped,
         send_chunks,
@@ -247,7 +248,7 @@ def _through_broker(
     )
 
     store = store_for(request.config)
-    publisher = publisher_for(request.config, store)
+    publisher = publisher_for(request.config)
     fed = feed_job(
         store,
         spec,
@@ -265,17 +266,34 @@ def _through_broker(
     if not request.wait:
         return Submitted(spec, store, fed, None)
     notices = WaitingNotices(store.destination, watchers.on_waiting)
+    idle = NoWorkerNotice(
+        request.config.no_worker_notice_s,
+        spec.queue,
+        _broker_address(request.config.broker_url),
+        watchers.on_waiting,
+    )
     view = watchers.progress
 
     def on_progress(snapshot: JobProgress) -> None:
         if view is not None:
             view(snapshot)
         notices(snapshot)
+        idle(snapshot)
 
     final = wait_for_job(
         store, spec.job_id, on_progress, reaper=lambda: resend_reaped(store, publisher)
     )
     return Submitted(spec, store, fed, final)
+
+
+def _broker_address(url: str) -> str:
+    """``url`` for messages: scheme, host, port and db, never a password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def _embedded_reading_ahead(

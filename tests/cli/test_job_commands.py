@@ -6,8 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +45,39 @@ def _files(root: Path, studies: int, images: int) -> tuple[list[Study], list[Pat
     return made, [f for s in made for f in s.files]
 
 
+def _views_agree(
+    redis_url: str, job: str, state: str, *, stored: int, failed: int, not_sent: int
+) -> dict[str, Any]:
+    """Every view of the finished job gives the same counts: the progress line and the
+    summary of ``status``, its JSON, the ``jobs`` list and the report. Returns the JSON."""
+    total = stored + failed + not_sent
+    status = run_cli("status", job, "--broker", redis_url).stdout.splitlines()
+    progress = status[0]
+    assert progress.startswith(f"{state}: {total}/{total} files"), progress
+    assert progress.endswith(f"{failed} failed, {not_sent} not sent"), progress
+    assert ("files/s" in progress) == (stored > 0), progress  # no rate without a store
+    assert f"files: {total} (stored {stored}, failed {failed}, not sent {not_sent})" in status
+    as_json = json.loads(run_cli("status", job, "--broker", redis_url, "--json").stdout)
+    assert as_json["state"] == state
+    assert (as_json["files"], as_json["done"]) == (total, total)
+    assert (as_json["stored"], as_json["failed"], as_json["not_sent"]) == (
+        stored,
+        failed,
+        not_sent,
+    )
+    assert as_json["finished"] is not None
+    (line,) = [
+        ln for ln in run_cli("jobs", "--broker", redis_url).stdout.splitlines()
+        if ln.startswith(job)
+    ]  # fmt: skip
+    assert f"{total}/{total} files  stored {stored}, failed {failed}, not sent {not_sent}" in line
+    report = run_cli("report", job, "--broker", redis_url).stdout
+    outcomes = Counter(json.loads(ln)["outcome"] for ln in report.splitlines())
+    expected = {"stored": stored, "failed": failed, "not_sent": not_sent}
+    assert outcomes == {k: v for k, v in expected.items() if v}
+    return dict(as_json)
+
+
 def test_no_wait_then_watch_status_jobs_and_reports(
     scp: StorageScp, workers: list[Worker], redis_url: str, tmp_path: Path
 ) -> None:
@@ -58,6 +98,19 @@ def test_no_wait_then_watch_status_jobs_and_reports(
     assert listed.code == 0
     (line,) = [ln for ln in listed.stdout.splitlines() if ln.startswith(job)]
     assert "completed" in line and "6/6 files" in line and line.endswith("nightly")
+    assert "stored 6, failed 0, not sent 0" in line
+    assert re.search(r"submitted \S+ \S+  started \S+ \S+  finished \S+ \S+", line), line
+
+    as_json = json.loads(run_cli("status", job, "--broker", redis_url, "--json").stdout)
+    assert as_json["job_id"] == job and as_json["name"] == "nightly"
+    assert as_json["state"] == "completed"
+    assert (as_json["files"], as_json["done"], as_json["stored"]) == (6, 6, 6)
+    assert (as_json["failed"], as_json["not_sent"], as_json["scanning"]) == (0, 0, False)
+    assert as_json["submitted"] <= as_json["started"] <= as_json["finished"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", as_json["finished"])
+    listed_json = json.loads(run_cli("jobs", "--broker", redis_url, "--json").stdout)
+    (same,) = [j for j in listed_json if j["job_id"] == job]
+    assert same == as_json
 
     jsonl = run_cli("report", job, "--broker", redis_url, "--format", "jsonl")
     rows = [json.loads(ln) for ln in jsonl.stdout.splitlines()]
@@ -86,6 +139,8 @@ def test_status_of_a_halted_job_names_the_file(
     assert status.stdout.startswith("halted: 3/3 files")
     assert "files: 3 (stored 0, failed 1, not sent 2)" in status.stdout
     assert f"halted at {files[0]}: {C000}" in status.stdout
+    as_json = _views_agree(redis_url, job, "halted", stored=0, failed=1, not_sent=2)
+    assert as_json["halted_at"] == str(files[0])
 
 
 def test_cancel_a_job_stalled_at_the_peer(
@@ -116,6 +171,7 @@ def test_cancel_a_job_stalled_at_the_peer(
     assert (final.stored, final.not_sent) == (1, 3)
     reasons = {o.reason for o in job_store.report(job) if o.outcome is Outcome.NOT_SENT}
     assert reasons == {"job cancelled"}
+    _views_agree(redis_url, job, "cancelled", stored=1, failed=0, not_sent=3)
 
     again = run_cli("cancel", job, "--broker", redis_url)
     assert again.code == 1 and again.stderr == f"job {job} has already ended\n"
@@ -187,3 +243,48 @@ def test_unreachable_broker_is_a_one_line_error() -> None:
     assert run.code == 1
     assert run.stderr.count("\n") == 1
     assert run.stderr.startswith("dispatch jobs: cannot reach the broker: ")
+
+
+SUBMIT = "import sys; from dispatch.cli.main import main; sys.exit(main(sys.argv[1:]))"
+
+
+def test_submit_wait_with_no_worker_says_once_where_the_tasks_wait(
+    scp: StorageScp, redis_url: str, tmp_path: Path
+) -> None:
+    _, files = _files(tmp_path, 1, 2)
+    queue = f"nobody-{uuid.uuid4().hex[:6]}"  # no worker consumes it
+    env = {**os.environ, "DISPATCH_QUEUE": queue, "DISPATCH_NO_WORKER_NOTICE_S": "0.5"}
+    env.pop("DISPATCH_CONFIG", None)
+    cmd = [sys.executable, "-c", SUBMIT, "submit", "--broker", redis_url, "--wait"]
+    process = subprocess.Popen(
+        [*cmd, *_peer(scp), *map(str, files)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    # The notice is awaited on the command's own output; a timer bounds the wait.
+    timer = threading.Timer(60, process.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "no worker" in line:
+                break
+        process.kill()
+        rest = process.communicate()[1]
+    finally:
+        timer.cancel()
+        process.wait()
+    job = ""
+    for line in lines:
+        if line.startswith("W: no worker"):
+            job = line.split("task of job ")[1].split()[0]
+    assert job, "".join(lines)
+    assert run_cli("cancel", job, "--broker", redis_url).code == 0
+    (notice,) = [ln for ln in lines if "no worker" in ln]
+    assert notice.strip() == (
+        f"W: no worker has taken any task of job {job} after 0.5 s: its tasks wait on"
+        f" queue {queue!r} of the broker at {redis_url}"
+        f" (dispatch worker --queues {queue} consumes it)"
+    )
+    assert "no worker" not in rest

@@ -14,7 +14,7 @@ from dispatch.jobs.config import JobsConfig
 from dispatch.jobs.enqueue import SEND_CHUNK
 from dispatch.jobs.model import Chunk, FileRef
 from dispatch.jobs.publish import TaskPublisher
-from tests.jobs.support import make_spec
+from tests.jobs.support import RedisServer, make_spec
 
 GRACE_S = 5.0
 QUEUE = "unclaimed-test"
@@ -54,10 +54,12 @@ def test_a_chunk_never_published_is_handed_out_after_the_grace(store: RedisJobSt
 
 
 def test_a_chunk_whose_task_is_queued_is_not_handed_out(
-    store: RedisJobStore, redis_client: Any
+    store: RedisJobStore, redis_client: Any, redis_server: RedisServer
 ) -> None:
     job = _job(store)
-    TaskPublisher(redis_client).send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
+    publisher = TaskPublisher(redis_server.url(1))
+    publisher.send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
+    publisher.close()
     assert store.reap(now=_later()) == []
     # A worker took the first task (the list's far end) and lost it before claiming.
     redis_client.rpop(QUEUE)
@@ -65,14 +67,36 @@ def test_a_chunk_whose_task_is_queued_is_not_handed_out(
 
 
 def test_a_chunk_whose_task_a_worker_reserved_is_not_handed_out(
-    store: RedisJobStore, redis_client: Any
+    store: RedisJobStore, redis_client: Any, redis_server: RedisServer
 ) -> None:
     job = _job(store)
-    TaskPublisher(redis_client).send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
+    publisher = TaskPublisher(redis_server.url(1))
+    publisher.send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
+    publisher.close()
     # kombu moves a message a worker takes into its 'unacked' hash until acknowledged.
     message = json.loads(redis_client.rpop(QUEUE))
     redis_client.hset("unacked", "tag-1", json.dumps([message, "", QUEUE]))
     assert store.reap(now=_later()) == []
+
+
+def test_with_a_broker_key_prefix_the_prefixed_queue_and_unacked_are_read(
+    redis_client: Any, redis_server: RedisServer
+) -> None:
+    prefix = "shared-redis:"
+    store = RedisJobStore(
+        redis_client, prefix="t", unclaimed_grace_s=GRACE_S, broker_key_prefix=prefix
+    )
+    job = _job(store)
+    publisher = TaskPublisher(redis_server.url(1), key_prefix=prefix)
+    publisher.send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
+    publisher.close()
+    assert redis_client.llen(QUEUE) == 0 and redis_client.llen(prefix + QUEUE) == 2
+    assert store.reap(now=_later()) == []
+    message = json.loads(redis_client.rpop(prefix + QUEUE))
+    redis_client.hset(prefix + "unacked", "tag-1", json.dumps([message, "", QUEUE]))
+    assert store.reap(now=_later()) == []
+    redis_client.delete(prefix + "unacked")
+    assert store.reap(now=_later()) == [(job, "c00001")]
 
 
 def test_a_claimed_chunk_is_left_to_its_lease(store: RedisJobStore) -> None:

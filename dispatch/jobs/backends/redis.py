@@ -138,9 +138,11 @@ class RedisJobStore:
         prefix: str = "dispatch",
         ttl_s: float = 7 * 86400,
         unclaimed_grace_s: float | None = None,
+        broker_key_prefix: str = "",
     ) -> None:
         self._r = client
         self.prefix = prefix
+        self.broker_key_prefix = broker_key_prefix
         self.ttl_ms = int(ttl_s * 1000)
         self.unclaimed_grace_s = unclaimed_grace_s
         self._record_many = register(client, "record_many")
@@ -175,12 +177,19 @@ class RedisJobStore:
         prefix: str = "dispatch",
         ttl_s: float = 7 * 86400,
         unclaimed_grace_s: float | None = None,
+        broker_key_prefix: str = "",
     ) -> RedisJobStore:
         """A store on the Redis at ``url`` (``redis://host:port/db``)."""
         import redis  # lazily: `dispatch send` never pays for it
 
         client = redis.Redis.from_url(url, decode_responses=True)
-        return cls(client, prefix=prefix, ttl_s=ttl_s, unclaimed_grace_s=unclaimed_grace_s)
+        return cls(
+            client,
+            prefix=prefix,
+            ttl_s=ttl_s,
+            unclaimed_grace_s=unclaimed_grace_s,
+            broker_key_prefix=broker_key_prefix,
+        )
 
     @property
     def client(self) -> Any:
@@ -526,7 +535,8 @@ class RedisJobStore:
         grace = self.unclaimed_grace_s
         grace_arg = "" if grace is None else str(int(grace * 1000))
         members = self._reap(
-            keys=[self._leases, self._unclaimed], args=[self.prefix, now_arg, 100, grace_arg]
+            keys=[self._leases, self._unclaimed],
+            args=[self.prefix, now_arg, 100, grace_arg, self.broker_key_prefix],
         )
         pairs: list[tuple[str, str]] = []
         for member in members:

@@ -4,7 +4,8 @@
 -- again after each further grace while that stays so).
 -- KEYS: leases unclaimed
 -- ARGV: prefix, now ms ('' = server clock), limit, grace ms ('' = unclaimed chunks are
--- not looked at: the broker's queues are not in this Redis)
+-- not looked at: the broker's queues are not in this Redis), broker key prefix (kombu's
+-- global_keyprefix, '' = none)
 -- Touches the job keys and the broker's lists it derives from the prefix and the jobs'
 -- specs, which a single Redis (not a cluster) allows. Returns the members
 -- ("<job> <chunk>") handed out.
@@ -51,12 +52,14 @@ end
 
 -- Tasks waiting in a queue's list, and tasks a worker has taken but not acknowledged
 -- (kombu's 'unacked' hash: prefetched, or running): read once, when first needed.
+-- Their keys carry kombu's global_keyprefix (ARGV[5], "" without one).
+local broker_prefix = ARGV[5] or ''
 local queued = {}
 local reserved = nil
 local function is_pending(queue, member)
   if queued[queue] == nil then
     local found = {}
-    for _, raw in ipairs(redis.call('LRANGE', queue, 0, -1)) do
+    for _, raw in ipairs(redis.call('LRANGE', broker_prefix .. queue, 0, -1)) do
       local m = task_member(decoded(raw))
       if m then found[m] = true end
     end
@@ -65,7 +68,7 @@ local function is_pending(queue, member)
   if queued[queue][member] then return true end
   if reserved == nil then
     reserved = {}
-    for _, raw in ipairs(redis.call('HVALS', 'unacked')) do
+    for _, raw in ipairs(redis.call('HVALS', broker_prefix .. 'unacked')) do
       local entry = decoded(raw)
       local m = type(entry) == 'table' and task_member(entry[1])
       if m then reserved[m] = true end
