@@ -53,7 +53,7 @@ ProgressSink = Callable[[FileOutcome], None]
 
 _STOP_CHECK_S = 0.25
 """The job's halt and cancel flags are read again after this long (not once per file)."""
-_RECORD_BATCH = 64
+RECORD_BATCH = 64
 _RECORD_DELAY_S = 0.25
 """Stored outcomes are recorded in batches of up to this many, at most this long after
 the first of them (at once when the peer is slow: see :data:`REPLY_GRACE_S`), while the peer
@@ -237,7 +237,7 @@ def run_chunk(
 class _Run:
     """One run of one claimed chunk.
 
-    Stored outcomes are recorded in batches (see :data:`_RECORD_BATCH`), every other
+    Stored outcomes are recorded in batches (see :data:`RECORD_BATCH`), every other
     outcome at once with those held before it: a runner killed mid-chunk leaves the
     file in flight and at most one batch unconfirmed, each sent once more by the runner
     that takes the chunk over. Outcomes of files not sent at all are recorded in one
@@ -282,7 +282,7 @@ class _Run:
         """:meth:`flush` once the batch is full or its first outcome has waited long
         enough."""
         if self._held and (
-            len(self._held) >= _RECORD_BATCH
+            len(self._held) >= RECORD_BATCH
             or time.monotonic() - self._held_since >= _RECORD_DELAY_S
         ):
             self.flush()

@@ -13,15 +13,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from dispatch.jobs.runner import RECORD_BATCH
 from tests.hosts.support import HostRedis, HostWorker, Peer, Site, Submission
 from tests.support.dicom_files import Study
 from tests.support.netns import wait_until
 
 JOB_TIMEOUT_S = 60.0
-IN_FLIGHT = 2
+IN_FLIGHT = RECORD_BATCH + 1
 """Files of a chunk that may reach the peer twice when its run is cut short (its worker
-dies, Redis goes away): the one in flight, and the one before it, whose outcome is
-recorded while the next answer is awaited (the peer's answers take a round trip: see
+dies, Redis goes away): the one in flight, and those stored whose outcomes were held for
+the next batch (at most a batch, and at most a fraction of a second old: see
 dispatch.jobs.runner)."""
 
 
