@@ -134,6 +134,11 @@ def summary_lines(p: JobProgress) -> list[str]:
         lines.append(f"{p.interrupted}: inputs not scanned by then are not part of the job")
     for key, count in sorted(p.failures.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {count} × {printable(key)}")
+    if p.commit:
+        lines.append(
+            f"commitment: {p.committed} committed, {p.commit_failed} failed,"
+            f" {p.commit_pending} pending"
+        )
     return lines
 
 

@@ -345,6 +345,18 @@ class _Run:
     def finish(self) -> ChunkResult:
         self._landed()
         self.flush()
+        if self.spec.commit_timeout_s is not None and self.stopped() is not JobState.CANCELLED:
+            # Before the chunk is done: a job with --commit ends once its files have a
+            # commitment state (see dispatch.jobs.commit_chunk).
+            from dispatch.jobs.commit_chunk import commit_chunk
+
+            destination = self.spec.destination
+            commit_chunk(
+                self.spec,
+                self.chunk,
+                self.store,
+                lambda state: self.observer.file_committed(destination, state.value),
+            )
         last = self.store.finish_chunk(self.spec.job_id, self.chunk.chunk_id)
         return ChunkResult(ChunkStatus.DONE, self.chunk.chunk_id, self.recorded, job_finished=last)
 

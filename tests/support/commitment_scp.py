@@ -10,6 +10,9 @@ How it answers an N-ACTION (Request Storage Commitment) is programmed by the tes
 
 :attr:`fail` names instances reported as failed, with their Failure Reason (event type
 2); the others are committed (event type 1 when none failed).
+
+:attr:`actions` is set at each N-ACTION received; a test that clears :attr:`release`
+holds every report back until it sets it again (to act between request and report).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class CommitmentScp:
         self.report_to: tuple[str, int, str] | None = None
         self.requests: list[ActionRequest] = []
         self.reports_sent = threading.Event()
+        self.actions = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
         self.errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         ae = AE(ae_title=ae_title)
@@ -69,6 +75,7 @@ class CommitmentScp:
             [str(item.ReferencedSOPInstanceUID) for item in info.ReferencedSOPSequence],
         )
         self.requests.append(request)
+        self.actions.set()
         report = self._report(info)
         if self.mode != "never":
             # The report goes out once the N-ACTION-RSP has: from another thread.
@@ -100,6 +107,7 @@ class CommitmentScp:
 
     def _guarded(self, target: Any, assoc: Any, report: Dataset) -> None:
         try:
+            self.release.wait()
             target(assoc, report)
             self.reports_sent.set()
         except BaseException as exc:  # reported to the test through .errors
