@@ -8,6 +8,10 @@ requesting association (the runner records it), or on an association the destina
 opens to a ``dispatch commit-listener`` (or the listener of ``submit --commit-port``
 without a broker), which records it in the job store, where the runner waits for it.
 
+A file reported ``commit_failed`` is sent again, once (:data:`COMMIT_RESENDS`), over a
+new association, and its commitment asked for again; a failure after that is final,
+and with the halt policy it halts the job as a failed store does.
+
 Who times it out: the runner that asked. It waits up to the job's commitment timeout
 holding the chunk's lease (its heartbeat keeps it), then records the files it has no
 report for ``commit_pending``; only then is the chunk done, so a job with ``--commit``
@@ -19,8 +23,7 @@ for the files still without a state (a report the listener recorded meanwhile st
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Collection, Mapping
 
 from dispatch.commitment import (
     CommitmentReport,
@@ -37,9 +40,12 @@ from dispatch.jobs.store import JobStore
 from dispatch.logtext import printable
 from dispatch.outcome import Outcome
 
-__all__ = ["StoreReportSource", "commit_chunk"]
+__all__ = ["COMMIT_RESENDS", "StoreReportSource", "commit_chunk", "failed_paths", "log_uncommitted"]
 
 log = logging.getLogger("dispatch.commit")
+
+COMMIT_RESENDS = 1
+"""How many times a file whose commitment failed is sent again and asked for again."""
 
 
 class StoreReportSource:
@@ -54,23 +60,21 @@ class StoreReportSource:
 
 
 def commit_chunk(
-    spec: JobSpec,
-    chunk: Chunk,
-    store: JobStore,
-    on_state: Callable[[CommitState], None] | None = None,
-) -> Counter[CommitState]:
+    spec: JobSpec, chunk: Chunk, store: JobStore, again: Collection[str] = ()
+) -> dict[str, tuple[str, str]]:
     """Ask the destination to commit the chunk's stored files that have no commitment
-    state, wait for the report, record each file's state; the states recorded, counted
-    (``on_state`` hears each). Nothing to do (none stored, all with a state): empty."""
+    state (and those of ``again``, paths sent again after a failed commitment), wait for
+    the report, record each file's state. Returns path -> (state, reason) of the files
+    asked for, as the store holds them then; {} when there was nothing to ask."""
     assert spec.commit_timeout_s is not None
     stored = [
         o for o in store.chunk_report(spec.job_id, chunk.chunk_id)
         if o.outcome is Outcome.STORED and o.sop_instance_uid
     ]  # fmt: skip
     known = store.commitment(spec.job_id, [o.path for o in stored])
-    todo = [o for o in stored if o.path not in known]
+    todo = [o for o in stored if o.path not in known or o.path in again]
     if not todo:
-        return Counter()
+        return {}
     instances = {o.sop_instance_uid: o.path for o in todo}
     references = list(dict.fromkeys(Reference(o.sop_class_uid, o.sop_instance_uid) for o in todo))
     transaction = new_transaction_uid()
@@ -90,12 +94,16 @@ def commit_chunk(
     states = {instances[uid]: state for uid, state in by_uid.items()}
     store.record_commitment(spec.job_id, transaction, states)
     # What the store holds now (a report the listener recorded wins over our timeout).
-    final = store.commitment(spec.job_id, list(states))
-    counted: Counter[CommitState] = Counter()
-    for path, (state, reason) in final.items():
-        counted[CommitState(state)] += 1
-        if on_state is not None:
-            on_state(CommitState(state))
+    return store.commitment(spec.job_id, list(states))
+
+
+def failed_paths(states: Mapping[str, tuple[str, str]]) -> list[str]:
+    """The paths of ``states`` whose commitment failed."""
+    return [p for p, (state, _) in states.items() if state == CommitState.FAILED.value]
+
+
+def log_uncommitted(states: Mapping[str, tuple[str, str]]) -> None:
+    """One line per file that ended without a commitment."""
+    for path, (state, reason) in states.items():
         if state != CommitState.COMMITTED.value:
             log.error("not committed: %s: %s", printable(path), printable(reason))
-    return counted

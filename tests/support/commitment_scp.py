@@ -11,6 +11,9 @@ How it answers an N-ACTION (Request Storage Commitment) is programmed by the tes
 :attr:`fail` names instances reported as failed, with their Failure Reason (event type
 2); the others are committed (event type 1 when none failed).
 
+:attr:`fail_once`: each of those fails in the first request naming it only (a file sent
+again is then committed).
+
 :attr:`actions` is set at each N-ACTION received; a test that clears :attr:`release`
 holds every report back until it sets it again (to act between request and report).
 """
@@ -45,8 +48,12 @@ class CommitmentScp:
     def __init__(self, ae_title: str = "ANY-SCP") -> None:
         self.mode = "same"
         self.fail: dict[str, int] = {}
+        self.fail_once = False
+        self._failed: set[str] = set()
         self.report_to: tuple[str, int, str] | None = None
         self.requests: list[ActionRequest] = []
+        self.stored: list[str] = []
+        """SOP instance UIDs stored, in order (a file sent again: twice)."""
         self.reports_sent = threading.Event()
         self.actions = threading.Event()
         self.release = threading.Event()
@@ -59,7 +66,7 @@ class CommitmentScp:
             ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
         ae.add_supported_context(StorageCommitmentPushModel, TRANSFER_SYNTAXES)
         handlers: list[Any] = [
-            (evt.EVT_C_STORE, lambda _event: 0x0000),
+            (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_N_ACTION, self._on_action),
         ]
         server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
@@ -67,6 +74,10 @@ class CommitmentScp:
         self._server = server
         self.host = "127.0.0.1"
         self.port: int = server.server_address[1]
+
+    def _on_store(self, event: Any) -> int:
+        self.stored.append(str(event.request.AffectedSOPInstanceUID))
+        return 0x0000
 
     def _on_action(self, event: Any) -> tuple[int, Dataset | None]:
         info = event.action_information
@@ -93,7 +104,11 @@ class CommitmentScp:
             ref = Dataset()
             ref.ReferencedSOPClassUID = item.ReferencedSOPClassUID
             ref.ReferencedSOPInstanceUID = item.ReferencedSOPInstanceUID
-            reason = self.fail.get(str(item.ReferencedSOPInstanceUID))
+            uid = str(item.ReferencedSOPInstanceUID)
+            reason = self.fail.get(uid)
+            if reason is not None and self.fail_once and uid in self._failed:
+                reason = None
+            self._failed.add(uid)
             if reason is None:
                 committed.append(ref)
             else:

@@ -130,7 +130,8 @@ def test_partial_failure_is_recorded_per_file_and_fails_the_exit_code(
     tmp_path: Path,
 ) -> None:
     commitment_scp.fail = {four.sop_instance_uids[1]: 0x0112}
-    final = _run(redis_url, job_store, _spec(commitment_scp, "commit-part"), four)
+    spec = _spec(commitment_scp, "commit-part", halt=False)
+    final = _run(redis_url, job_store, spec, four)
     assert (final.committed, final.commit_failed, final.commit_pending) == (3, 1, 0)
     states = _states(job_store, "commit-part", four)
     assert states[str(four.files[1])] == ("commit_failed", "0x0112 (no such object instance)")
@@ -141,6 +142,10 @@ def test_partial_failure_is_recorded_per_file_and_fails_the_exit_code(
     assert sum("commit_failed" in row for row in rows) == 1
     watched = run_cli("watch", "commit-part", "--broker", redis_url)
     assert watched.code == 1  # stored everything, but not everything committed
+    # The failed file was sent again and asked for again, once.
+    failed_uid = four.sop_instance_uids[1]
+    assert commitment_scp.stored.count(failed_uid) == 2
+    assert sum(r.instances == [failed_uid] for r in commitment_scp.requests) == 1
     assert "commitment: 3 committed, 1 failed, 0 pending" in watched.stdout
 
 
