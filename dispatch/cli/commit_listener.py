@@ -58,15 +58,13 @@ def _address(text: str) -> tuple[str, int]:
 
 def run(argv: Sequence[str]) -> int:
     """Run the listener until it is stopped; the exit code."""
+    from dispatch.cli.logs import configure
     from dispatch.commit_listener import CommitmentListener
     from dispatch.jobs.config import load_config
     from dispatch.jobs.enqueue import store_for
 
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname).1s: %(message)s",
-    )
+    configure("info" if args.verbose else "warn")
     try:
         host, port = _address(args.address)
         store = store_for(load_config(args.config, overrides={"broker_url": args.broker}))

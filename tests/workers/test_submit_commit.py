@@ -147,6 +147,8 @@ def test_partial_failure_is_recorded_per_file_and_fails_the_exit_code(
     assert commitment_scp.stored.count(failed_uid) == 2
     assert sum(r.instances == [failed_uid] for r in commitment_scp.requests) == 1
     assert "commitment: 3 committed, 1 failed, 0 pending" in watched.stdout
+    status = run_cli("status", "commit-part", "--broker", redis_url)
+    assert "committed 3/4 (1 failed, 0 pending)" in status.stdout
 
 
 def test_no_report_leaves_the_files_pending_after_the_timeout(
@@ -213,3 +215,9 @@ def test_submit_commit_port_needs_the_listener_process_with_a_broker(
                   "--no-check", "127.0.0.1", "104", *four.files)  # fmt: skip
     assert run.code == 1
     assert "dispatch commit-listener" in run.stderr
+
+
+def test_the_listener_says_in_one_line_where_it_cannot_listen(redis_url: str) -> None:
+    run = run_cli("commit-listener", "--broker", redis_url, "127.0.0.1:99999")
+    assert run.code == 1
+    assert "invalid address '127.0.0.1:99999'" in run.stderr
