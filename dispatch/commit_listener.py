@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dispatch.commitment import STORAGE_COMMITMENT, CommitmentReport, report_from_dataset
@@ -31,11 +32,23 @@ _PROCESSING_FAILURE = 0x0110
 
 class CommitmentListener:
     """Listens on ``host:port`` ("" host: every interface) as ``ae_title`` until
-    :meth:`stop`. Raises :class:`UsageError` when it cannot listen there."""
+    :meth:`stop`. Raises :class:`UsageError` when it cannot listen there.
 
-    def __init__(self, ae_title: str, host: str, port: int) -> None:
+    ``on_report`` (a job store's ``commit_reported``, for ``dispatch commit-listener``)
+    hears every report before it is answered; one it cannot take (it raises
+    :class:`DispatchError`) is answered with a processing failure, so that the peer
+    sends it again."""
+
+    def __init__(
+        self,
+        ae_title: str,
+        host: str,
+        port: int,
+        on_report: Callable[[CommitmentReport], object] | None = None,
+    ) -> None:
         from pynetdicom import AE, evt
 
+        self._on_report_hook = on_report
         self._cond = threading.Condition()
         self._reports: dict[str, CommitmentReport] = {}
         ae = AE(ae_title=ae_title)
@@ -61,6 +74,13 @@ class CommitmentListener:
             log.warning("unreadable storage commitment report: %s", exc)
             return _PROCESSING_FAILURE, None
         log.info("storage commitment report for transaction %s", report.transaction_uid)
+        if self._on_report_hook is not None:
+            try:
+                self._on_report_hook(report)
+            except DispatchError as exc:
+                log.warning("could not record the storage commitment report: %s", exc)
+                return _PROCESSING_FAILURE, None
+            return 0x0000, None
         with self._cond:
             self._reports[report.transaction_uid] = report
             self._cond.notify_all()

@@ -18,6 +18,7 @@ reason) or, when no report came in time, :attr:`CommitState.PENDING`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import struct
 import time
@@ -56,7 +57,10 @@ __all__ = [
     "describe_failure",
     "encode_action_information",
     "report_from_dataset",
+    "report_from_json",
+    "report_to_json",
     "request_commitment",
+    "states_by_path",
 ]
 
 log = logging.getLogger("dispatch.commit")
@@ -351,3 +355,33 @@ def commitment_states(
         else:
             states[uid] = (CommitState.PENDING, "not named in the storage commitment report")
     return states
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+def report_to_json(report: CommitmentReport) -> str:
+    """The JSON form of ``report`` in a job store."""
+    return json.dumps(
+        {
+            "transaction": report.transaction_uid,
+            "committed": sorted(report.committed),
+            "failed": dict(report.failed),
+        }
+    )
+
+
+def report_from_json(text: str) -> CommitmentReport:
+    """Inverse of :func:`report_to_json`."""
+    data = json.loads(text)
+    failed = {str(k): None if v is None else int(v) for k, v in data["failed"].items()}
+    return CommitmentReport(str(data["transaction"]), frozenset(data["committed"]), failed)
+
+
+def states_by_path(
+    instances: Mapping[str, str], report: CommitmentReport
+) -> dict[str, tuple[CommitState, str]]:
+    """What ``report`` says of the files ``instances`` (SOP instance UID -> path) as
+    path -> (state, reason)."""
+    refs = [Reference("", uid) for uid in instances]
+    return {instances[uid]: state for uid, state in commitment_states(refs, report).items()}

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dispatch.observe import RETRY_REASONS, parse_listen_address
+from dispatch.observe import COMMIT_RESULTS, RETRY_REASONS, parse_listen_address
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.status import status_class
 
@@ -68,6 +68,11 @@ RETRIES = Counter(
     "Transient failures that were retried, by reason.",
     ["destination", "reason"],
 )
+COMMITTED = Counter(
+    "dispatch_files_committed",
+    "Stored files whose storage commitment ended, by result.",
+    ["destination", "result"],
+)
 TASKS = Counter(
     "dispatch_tasks",
     "Send tasks (chunks) run, by how the run ended.",
@@ -96,6 +101,8 @@ def _declare(destination: str) -> None:
         FILES.labels(destination, outcome.value, klass)
     for reason in RETRY_REASONS:
         RETRIES.labels(destination, reason)
+    for result in COMMIT_RESULTS:
+        COMMITTED.labels(destination, result)
     BYTES.labels(destination)
     STORE_SECONDS.labels(destination)
     SETUP_SECONDS.labels(destination)
@@ -138,6 +145,10 @@ class PrometheusObserver:
     def retry(self, destination: str, reason: str) -> None:
         self._seen(destination)
         RETRIES.labels(destination, reason).inc()
+
+    def file_committed(self, destination: str, result: str) -> None:
+        self._seen(destination)
+        COMMITTED.labels(destination, result).inc()
 
 
 class ScrapeTimeGauges:

@@ -39,10 +39,18 @@ class SendObserver(Protocol):
     def retry(self, destination: str, reason: str) -> None:
         """A transient failure will be retried; ``reason`` is one of :data:`RETRY_REASONS`."""
 
+    def file_committed(self, destination: str, result: str) -> None:
+        """A stored file's storage commitment ended: ``result`` is one of
+        :data:`COMMIT_RESULTS`."""
+
 
 RETRY_REASONS = ("association", "exchange", "out_of_resources")
 """Why a send is retried: the association could not be opened; it broke during an
 exchange (timeout, reset, abort); the peer answered 0xA7xx (out of resources)."""
+
+
+COMMIT_RESULTS = ("committed", "commit_failed", "commit_pending")
+"""How a file's storage commitment ends (:class:`dispatch.commitment.CommitState`)."""
 
 
 class NullObserver:
@@ -61,6 +69,9 @@ class NullObserver:
         pass
 
     def retry(self, destination: str, reason: str) -> None:
+        pass
+
+    def file_committed(self, destination: str, result: str) -> None:
         pass
 
 

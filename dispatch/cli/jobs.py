@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from dispatch.errors import DispatchError, UnknownJob, UsageError
@@ -26,6 +27,16 @@ __all__ = ["exit_code", "finish_job", "run", "store_for", "write_report"]
 
 
 def exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -> int:
+    """The exit code of a whole job: storescu's (see :func:`store_exit_code`); with
+    ``--commit``, when that is 0, 1 unless every stored file is committed (as
+    ``dispatch send --commit``)."""
+    code = store_exit_code(final, outcomes, halt)
+    if code == 0 and final.commit and final.committed < final.stored:
+        return 1
+    return code
+
+
+def store_exit_code(final: JobProgress, outcomes: Sequence[FileOutcome], halt: bool) -> int:
     """storescu's exit code for a whole job.
 
     Completed: 0. Halted by a failure status: status >> 8; halted otherwise (bad file,
@@ -71,7 +82,7 @@ def finish_job(store: JobStore, final: JobProgress, report: str | None, *, quiet
     needed = report or final.state is not JobState.COMPLETED
     outcomes = sorted(store.report(final.job_id), key=lambda o: o.path) if needed else []
     if report:
-        write_report(report, outcomes)
+        write_job_report(store, final, report, outcomes)
     if not quiet:
         for line in summary_lines(final):
             print(line)
@@ -188,8 +199,49 @@ def _report(argv: Sequence[str]) -> int:
     store.progress(args.job)  # an unknown job is an error, not an empty report
     # Streamed in the store's order (submission order): sorting would hold the whole
     # job in memory.
-    write_report(args.output, store.report(args.job), args.format)
+    write_job_report(store, store.progress(args.job), args.output, store.report(args.job),
+                     args.format)  # fmt: skip
     return 0
+
+
+_COMMIT_BATCH = 500
+"""Outcomes whose commitment states are read in one round trip."""
+
+
+def _batches(items: Iterable[FileOutcome], size: int) -> Iterator[list[FileOutcome]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def write_job_report(
+    store: JobStore,
+    job: JobProgress,
+    path: str,
+    outcomes: Iterable[FileOutcome],
+    fmt: str = "jsonl",
+) -> None:
+    """Write ``outcomes`` of ``job`` as :func:`write_report` does; a job with
+    ``--commit`` adds each file's commitment state and reason, read in batches (a
+    stored file without one yet: ``commit_pending``, "commitment not requested yet")."""
+    from dispatch.outcome import Outcome
+    from dispatch.report import ReportWriter
+
+    if not job.commit:
+        write_report(path, outcomes, fmt)
+        return
+    writer = ReportWriter(path, fmt, commitment=True)
+    try:
+        for batch in _batches(outcomes, _COMMIT_BATCH):
+            states = store.commitment(job.job_id, [o.path for o in batch])
+            for outcome in batch:
+                state = ("", "")
+                if outcome.outcome is Outcome.STORED:
+                    missing = ("commit_pending", "commitment not requested yet")
+                    state = states.get(outcome.path, missing)
+                writer.write(outcome, commitment=state)
+    finally:
+        writer.close()
 
 
 def _cancel(argv: Sequence[str]) -> int:

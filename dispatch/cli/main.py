@@ -18,6 +18,7 @@ commands:
   echo      check a peer with C-ECHO (echoscu's options)
   submit    send them as a job: grouped by study, sent by workers (or in this process)
   worker    run a worker of the distributed sender (Celery)
+  commit-listener  receive storage commitment reports for jobs (submit --commit)
   status    a job's state, counts, rate and failures
   watch     follow a job's progress until it ends
   jobs      recent jobs
@@ -47,6 +48,12 @@ def _submit(argv: Sequence[str]) -> int:
     return run(argv)
 
 
+def _commit_listener(argv: Sequence[str]) -> int:
+    from dispatch.cli.commit_listener import run
+
+    return run(argv)
+
+
 def _worker(argv: Sequence[str]) -> int:
     # The workers package is started as a program of its own: dispatch never imports it.
     os.execv(sys.executable, [sys.executable, "-m", "workers", *argv])
@@ -67,6 +74,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "echo": _echo,
     "submit": _submit,
     "worker": _worker,
+    "commit-listener": _commit_listener,
     **{
         name: _job_command(name)
         for name in ("status", "watch", "jobs", "report", "retry", "cancel")

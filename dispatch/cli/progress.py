@@ -92,7 +92,13 @@ def _duration(seconds: float | None) -> str:
 def progress_line(p: Progress | JobProgress) -> str:
     """The one progress line (see the module). While a submission still scans, the
     totals are those found so far and no ETA is given."""
+    committed = ""
     if isinstance(p, JobProgress):
+        if p.commit:
+            # Stored files wait for their commitment before the job ends: say so.
+            committed = f", committed {p.committed}/{p.stored}"
+            if p.commit_failed or p.commit_pending:
+                committed += f" ({p.commit_failed} failed, {p.commit_pending} pending)"
         p = Progress.of_job(p, p.bytes_in_flight)
     found = "+ (scanning)" if p.scanning else ""
     parts = [f"{p.state}: {p.done}/{p.total_files}{found} files"]
@@ -111,7 +117,7 @@ def progress_line(p: Progress | JobProgress) -> str:
     parts.append(f"{p.failed} failed, {p.not_sent} not sent")
     if p.retries:
         parts.append(counted(p.retries, "retry", "retries"))
-    return ", ".join(parts)
+    return ", ".join(parts) + committed
 
 
 def summary_lines(p: JobProgress) -> list[str]:
@@ -134,6 +140,11 @@ def summary_lines(p: JobProgress) -> list[str]:
         lines.append(f"{p.interrupted}: inputs not scanned by then are not part of the job")
     for key, count in sorted(p.failures.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {count} × {printable(key)}")
+    if p.commit:
+        lines.append(
+            f"commitment: {p.committed} committed, {p.commit_failed} failed,"
+            f" {p.commit_pending} pending"
+        )
     return lines
 
 

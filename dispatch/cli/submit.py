@@ -21,6 +21,7 @@ from dispatch.cli.cmdline import (
     ValueSpec,
     parse_command_line,
 )
+from dispatch.cli.commit_options import COMMIT_SECTION, commit_from, commit_options
 from dispatch.cli.logs import configure_for
 from dispatch.cli.options import SEND_SPEC, SendOptions, send_options_from
 from dispatch.errors import DispatchError, UsageError
@@ -28,6 +29,7 @@ from dispatch.logtext import printable
 
 if TYPE_CHECKING:
     from dispatch.cli.progress import ProgressDisplay
+    from dispatch.commitment import CommitmentSettings
     from dispatch.jobs.model import JobSpec
     from dispatch.jobs.store import JobStore
     from dispatch.jobs.submit import Submission, Submitted
@@ -96,8 +98,8 @@ def _queue_options() -> list[OptionSpec]:
 SUBMIT_SPEC = SEND_SPEC.extended(
     prog="dispatch submit",
     description="submit DICOM files to be sent by workers (C-STORE SCU)",
-    options=_queue_options(),
-    sections=[_Q],
+    options=[*_queue_options(), *commit_options()],
+    sections=[_Q, COMMIT_SECTION],
 )
 
 
@@ -116,6 +118,8 @@ class QueueOptions:
     check: bool = True
     """Check the destination before the scan (``--no-check``: False)."""
     retry_for: str | None = None
+    commit: CommitmentSettings | None = None
+    """``--commit`` and its options (None without)."""
 
 
 def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
@@ -134,6 +138,7 @@ def parse_submit_args(argv: Sequence[str]) -> tuple[SendOptions, QueueOptions]:
         wait=sys.stdout.isatty() if wait is None else bool(wait),
         check=parsed.last("no_check") is None,
         retry_for=parsed.str_value("retry_for"),
+        commit=commit_from(parsed, quiet=send.log_level == "fatal"),
     )
     return send, queue
 
@@ -198,6 +203,7 @@ def submission(send: SendOptions, queue: QueueOptions) -> Submission:
         wait=queue.wait,
         settings_for_classes=partial(association_settings, send) if send.required_only else None,
         check_destination=queue.check,
+        commit=queue.commit,
     )
 
 

@@ -191,6 +191,9 @@ class ReachObserver:
     def retry(self, destination: str, reason: str) -> None:
         self.inner.retry(destination, reason)
 
+    def file_committed(self, destination: str, result: str) -> None:
+        self.inner.file_committed(destination, result)
+
 
 class WaitingNotices:
     """Follows a job's destination while the job is watched: ``notify`` gets the one line

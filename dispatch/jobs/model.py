@@ -291,6 +291,10 @@ class JobSpec:
     queue: str = "dispatch"
     retry_for_s: float = 4 * 3600.0
     """How long the job's chunks wait out a destination they cannot reach."""
+    commit_timeout_s: float | None = None
+    """``--commit``: after a chunk is stored, storage commitment is requested and its
+    report waited for this long (then the files are ``commit_pending``); None: not
+    requested."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -303,6 +307,7 @@ class JobSpec:
             "destination": self.destination,
             "queue": self.queue,
             "retry_for_s": self.retry_for_s,
+            "commit_timeout_s": self.commit_timeout_s,
         }
 
     @classmethod
@@ -317,6 +322,7 @@ class JobSpec:
             destination=str(data["destination"]),
             queue=str(data.get("queue", "dispatch")),
             retry_for_s=float(data.get("retry_for_s", 4 * 3600.0)),
+            commit_timeout_s=_opt_float(data.get("commit_timeout_s")),
         )
 
 

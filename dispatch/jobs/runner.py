@@ -268,6 +268,10 @@ class _Run:
         self._stopped: JobState | None = None
         self._checked_at = -_STOP_CHECK_S
         self._in_flight = False
+        self._resends = 0
+        self._resent: set[str] = set()
+        """Files sent again after a failed commitment: asked for again."""
+        self._commit_states: dict[str, tuple[str, str]] = {}
 
     def record(self, outcome: FileOutcome, *, batch: bool = False) -> None:
         """Record ``outcome``, with every outcome held back before it; with ``batch``
@@ -345,8 +349,48 @@ class _Run:
     def finish(self) -> ChunkResult:
         self._landed()
         self.flush()
+        if self.spec.commit_timeout_s is not None and self.stopped() is not JobState.CANCELLED:
+            resend = self.commit()
+            if resend:
+                return self.send(resend)
         last = self.store.finish_chunk(self.spec.job_id, self.chunk.chunk_id)
         return ChunkResult(ChunkStatus.DONE, self.chunk.chunk_id, self.recorded, job_finished=last)
+
+    def commit(self) -> list[FileRef]:
+        """Before the chunk is done: a job with ``--commit`` ends once its files have a
+        commitment state (see :mod:`dispatch.jobs.commit_chunk`). Returns the files to
+        send again (their commitment failed, resends are left); [] once every state
+        asked for is final (each then counted, and a failure halts the job with the
+        halt policy)."""
+        from dispatch.jobs.commit_chunk import (
+            COMMIT_RESENDS,
+            commit_chunk,
+            failed_paths,
+            log_uncommitted,
+        )
+
+        # Every round's states: counted once, when they are final.
+        self._commit_states.update(
+            commit_chunk(self.spec, self.chunk, self.store, again=self._resent)
+        )
+        states = self._commit_states
+        failed = set(failed_paths(states))
+        if failed and self._resends < COMMIT_RESENDS and self.stopped(fresh=True) is None:
+            self._resends += 1
+            self._resent = failed
+            log.warning("chunk %s of job %s: sending again %d files whose storage commitment"
+                        " failed", self.chunk.chunk_id, self.spec.job_id, len(failed))  # fmt: skip
+            return [f for f in self.chunk.files if f.path in failed]
+        for _path, (state, _reason) in states.items():
+            self.observer.file_committed(self.spec.destination, state)
+        log_uncommitted(states)
+        if failed and self.spec.policy.halt:
+            path = min(failed, key=[f.path for f in self.chunk.files].index)
+            why = f"storage commitment failed: {states[path][1]}"
+            if self.store.halt(self.spec.job_id, path, why):
+                log.error("job %s halted: %s: %s", self.spec.job_id, printable(path),
+                          printable(why))  # fmt: skip
+        return []
 
     def retry(
         self,

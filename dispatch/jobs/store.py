@@ -33,10 +33,11 @@ Contract highlights:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dispatch.commitment import CommitmentReport, CommitState
 from dispatch.errors import JobNotFinished, UnknownJob
 from dispatch.jobs.destinations import DestinationState
 from dispatch.jobs.model import Chunk, JobSpec, JobState
@@ -84,6 +85,19 @@ class JobProgress:
     bytes_in_flight: int = 0
     """Data-set bytes of large files being sent now, not yet stored (see
     :meth:`JobStore.file_in_flight`): progress moves while a large file goes out."""
+    commit: bool = False
+    """Submitted with ``--commit``: storage commitment is requested for stored files."""
+    committed: int = 0
+    commit_failed: int = 0
+    commit_pending: int = 0
+    """Stored files by commitment state (see :mod:`dispatch.jobs.commit_chunk`)."""
+
+    @property
+    def commit_settled(self) -> bool:
+        """Every stored file has a commitment state (True without ``--commit``)."""
+        if not self.commit:
+            return True
+        return self.committed + self.commit_failed + self.commit_pending >= self.stored
 
     @property
     def done(self) -> int:
@@ -288,6 +302,40 @@ class JobStore(Protocol):
     def file_in_flight(self, job_id: str, chunk_id: str, sent: int) -> None:
         """The file chunk ``chunk_id`` is sending has ``sent`` data-set bytes out so far
         (0: none in flight). Called for large files only, a few times a second at most."""
+
+    # -- storage commitment (see dispatch.jobs.commit_chunk) ---------------------------
+
+    def chunk_report(self, job_id: str, chunk_id: str) -> list[FileOutcome]:
+        """The recorded outcomes of the chunk's files, in its order."""
+
+    def commit_requested(
+        self, job_id: str, chunk_id: str, transaction_uid: str, instances: Mapping[str, str]
+    ) -> None:
+        """Before its N-ACTION goes out: ``transaction_uid`` asks commitment of
+        ``instances`` (SOP instance UID -> path) of the chunk, so that a report reaching
+        any host (:meth:`commit_reported`) finds its job and files."""
+
+    def commit_reported(self, report: CommitmentReport) -> str | None:
+        """Record what a report says of its transaction's files (each file's state, see
+        :meth:`record_commitment`) and keep it for :meth:`wait_commit_report`. Returns
+        the job's id; None when the transaction is unknown (nothing recorded)."""
+
+    def wait_commit_report(self, transaction_uid: str, timeout_s: float) -> CommitmentReport | None:
+        """The report of ``transaction_uid`` recorded by :meth:`commit_reported`, waited
+        for at most ``timeout_s``; None when none came."""
+
+    def record_commitment(
+        self,
+        job_id: str,
+        transaction_uid: str,
+        states: Mapping[str, tuple[CommitState, str]],
+    ) -> None:
+        """Record each file's (path -> state, reason) commitment state, counted in the
+        progress. ``committed`` is final; ``commit_pending`` never replaces a state the
+        same transaction's report gave; otherwise the newest state wins."""
+
+    def commitment(self, job_id: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """The commitment state and reason of those of ``paths`` that have one."""
 
 
 def __getattr__(name: str) -> Any:

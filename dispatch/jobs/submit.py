@@ -31,6 +31,8 @@ from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import AssociationSettings, SendPolicy
 
 if TYPE_CHECKING:
+    from dispatch.commitment import CommitmentSettings
+    from dispatch.jobs.backends.memory import MemoryJobStore
     from dispatch.jobs.scan import Scanner
     from dispatch.observe import SendObserver
 
@@ -80,6 +82,10 @@ class Submission:
     """Open (and release) one association with ``settings`` before the scan: a peer
     that is down or refuses fails the submission at once (``dispatch submit`` does,
     unless ``--no-check``)."""
+    commit: CommitmentSettings | None = None
+    """``--commit``: storage commitment of every chunk's stored files (see
+    :mod:`dispatch.jobs.commit_chunk`); its ``listen`` address only without a broker
+    (a listener in this process), workers' reports go to ``dispatch commit-listener``."""
 
 
 class ProgressView(Protocol):
@@ -170,6 +176,11 @@ def _check(request: Submission, watchers: Watchers) -> None:
         raise UsageError("--repeat and --rename are not available with dispatch submit")
     if request.config.broker_url and watchers.observe is not None:
         raise UsageError("--metrics-port serves jobs run in this process; workers serve their own")
+    if request.config.broker_url and request.commit is not None and request.commit.listen:
+        raise UsageError(
+            "--commit-port listens in this process: with a broker, run"
+            " 'dispatch commit-listener [HOST:]PORT' for the workers' jobs"
+        )
     if request.config.broker_url:
         from dispatch.jobs.secrets import refuse_secrets_for_broker
 
@@ -228,6 +239,7 @@ def _spec(request: Submission, settings: AssociationSettings) -> JobSpec:
         destination=destination_of(settings),
         queue=config.queue,
         retry_for_s=config.retry_for_s,
+        commit_timeout_s=None if request.commit is None else request.commit.timeout_s,
     )
 
 
@@ -318,12 +330,38 @@ def _embedded(
     items: Iterable[Chunk | FileOutcome],
     watchers: Watchers,
 ) -> Submitted:
-    from dispatch.jobs.attempt import Backoff
     from dispatch.jobs.backends.memory import MemoryJobStore
+
+    store = MemoryJobStore()
+    observer = watchers.observe(store, spec) if watchers.observe is not None else None
+    listener = None
+    if request.commit is not None and request.commit.listen is not None:
+        from dispatch.commit_listener import CommitmentListener
+
+        # Reports sent on an association of the peer's own: recorded in this job's store.
+        listener = CommitmentListener(
+            spec.settings.calling_ae, *request.commit.listen, on_report=store.commit_reported
+        )
+    try:
+        return _embedded_run(request, spec, scanner, items, watchers, store, observer)
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+def _embedded_run(
+    request: Submission,
+    spec: JobSpec,
+    scanner: Scanner,
+    items: Iterable[Chunk | FileOutcome],
+    watchers: Watchers,
+    store: MemoryJobStore,
+    observer: SendObserver | None,
+) -> Submitted:
+    from dispatch.jobs.attempt import Backoff
     from dispatch.jobs.embedded import EmbeddedRun, quick_switching
 
-    config, store = request.config, MemoryJobStore()
-    observer = watchers.observe(store, spec) if watchers.observe is not None else None
+    config = request.config
     if request.jobs > spec.max_associations:
         log.warning(
             "--jobs %d: at most %d associations to this peer at once (--max-associations)",

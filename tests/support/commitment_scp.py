@@ -10,6 +10,12 @@ How it answers an N-ACTION (Request Storage Commitment) is programmed by the tes
 
 :attr:`fail` names instances reported as failed, with their Failure Reason (event type
 2); the others are committed (event type 1 when none failed).
+
+:attr:`fail_once`: each of those fails in the first request naming it only (a file sent
+again is then committed).
+
+:attr:`actions` is set at each N-ACTION received; a test that clears :attr:`release`
+holds every report back until it sets it again (to act between request and report).
 """
 
 from __future__ import annotations
@@ -42,9 +48,16 @@ class CommitmentScp:
     def __init__(self, ae_title: str = "ANY-SCP") -> None:
         self.mode = "same"
         self.fail: dict[str, int] = {}
+        self.fail_once = False
+        self._failed: set[str] = set()
         self.report_to: tuple[str, int, str] | None = None
         self.requests: list[ActionRequest] = []
+        self.stored: list[str] = []
+        """SOP instance UIDs stored, in order (a file sent again: twice)."""
         self.reports_sent = threading.Event()
+        self.actions = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
         self.errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         ae = AE(ae_title=ae_title)
@@ -53,7 +66,7 @@ class CommitmentScp:
             ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
         ae.add_supported_context(StorageCommitmentPushModel, TRANSFER_SYNTAXES)
         handlers: list[Any] = [
-            (evt.EVT_C_STORE, lambda _event: 0x0000),
+            (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_N_ACTION, self._on_action),
         ]
         server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
@@ -62,6 +75,10 @@ class CommitmentScp:
         self.host = "127.0.0.1"
         self.port: int = server.server_address[1]
 
+    def _on_store(self, event: Any) -> int:
+        self.stored.append(str(event.request.AffectedSOPInstanceUID))
+        return 0x0000
+
     def _on_action(self, event: Any) -> tuple[int, Dataset | None]:
         info = event.action_information
         request = ActionRequest(
@@ -69,6 +86,7 @@ class CommitmentScp:
             [str(item.ReferencedSOPInstanceUID) for item in info.ReferencedSOPSequence],
         )
         self.requests.append(request)
+        self.actions.set()
         report = self._report(info)
         if self.mode != "never":
             # The report goes out once the N-ACTION-RSP has: from another thread.
@@ -86,7 +104,11 @@ class CommitmentScp:
             ref = Dataset()
             ref.ReferencedSOPClassUID = item.ReferencedSOPClassUID
             ref.ReferencedSOPInstanceUID = item.ReferencedSOPInstanceUID
-            reason = self.fail.get(str(item.ReferencedSOPInstanceUID))
+            uid = str(item.ReferencedSOPInstanceUID)
+            reason = self.fail.get(uid)
+            if reason is not None and self.fail_once and uid in self._failed:
+                reason = None
+            self._failed.add(uid)
             if reason is None:
                 committed.append(ref)
             else:
@@ -100,6 +122,7 @@ class CommitmentScp:
 
     def _guarded(self, target: Any, assoc: Any, report: Dataset) -> None:
         try:
+            self.release.wait()
             target(assoc, report)
             self.reports_sent.set()
         except BaseException as exc:  # reported to the test through .errors

@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from dispatch.commitment import CommitmentReport, CommitState, states_by_path
 from dispatch.errors import JobNotFinished, UnknownJob
 from dispatch.jobs.backoff import wait_s
 from dispatch.jobs.destinations import DestinationState
@@ -55,6 +56,8 @@ class _Job:
     submission_until: float = 0.0
     in_flight: dict[str, int] = field(default_factory=dict)
     """With ``open``: the end of the submitter's lease (0: none taken)."""
+    commitment: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """path -> (commitment state, reason, transaction UID)."""
 
 
 class MemoryJobStore:
@@ -68,6 +71,9 @@ class MemoryJobStore:
         self._locks: dict[tuple[str, str], tuple[str, float]] = {}
         self._leases: dict[tuple[str, str], float] = {}
         self._destinations: dict[str, DestinationState] = {}
+        self._transactions: dict[str, tuple[str, dict[str, str]]] = {}
+        self._reports: dict[str, CommitmentReport] = {}
+        self._reported = threading.Condition(self._lock)
 
     def _job(self, job_id: str) -> _Job:
         try:
@@ -335,6 +341,10 @@ class MemoryJobStore:
                 open=job.open,
                 interrupted=job.interrupted,
                 bytes_in_flight=sum(job.in_flight.values()),
+                commit=job.spec.commit_timeout_s is not None,
+                committed=job.counts[CommitState.COMMITTED.value],
+                commit_failed=job.counts[CommitState.FAILED.value],
+                commit_pending=job.counts[CommitState.PENDING.value],
             )
 
     def jobs(self, limit: int = 20) -> list[JobProgress]:
@@ -437,6 +447,73 @@ class MemoryJobStore:
                 job.in_flight[chunk_id] = sent
             else:
                 job.in_flight.pop(chunk_id, None)
+
+    # -- storage commitment ------------------------------------------------------------
+
+    def chunk_report(self, job_id: str, chunk_id: str) -> list[FileOutcome]:
+        with self._lock:
+            job = self._job(job_id)
+            files = job.chunks[chunk_id].files if chunk_id in job.chunks else ()
+            return [job.outcomes[f.path] for f in files if f.path in job.outcomes]
+
+    def commit_requested(
+        self, job_id: str, chunk_id: str, transaction_uid: str, instances: Mapping[str, str]
+    ) -> None:
+        with self._lock:
+            self._transactions[transaction_uid] = (job_id, dict(instances))
+
+    def commit_reported(self, report: CommitmentReport) -> str | None:
+        with self._lock:
+            found = self._transactions.get(report.transaction_uid)
+            if found is None:
+                return None
+            job_id, instances = found
+            job = self._jobs.get(job_id)
+            if job is not None:
+                states = states_by_path(instances, report)
+                self._record_commitment(job, report.transaction_uid, states)
+            self._reports[report.transaction_uid] = report
+            self._reported.notify_all()
+            return job_id
+
+    def wait_commit_report(self, transaction_uid: str, timeout_s: float) -> CommitmentReport | None:
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while transaction_uid not in self._reports:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._reported.wait(remaining)
+            return self._reports[transaction_uid]
+
+    def record_commitment(
+        self,
+        job_id: str,
+        transaction_uid: str,
+        states: Mapping[str, tuple[CommitState, str]],
+    ) -> None:
+        with self._lock:
+            self._record_commitment(self._job(job_id), transaction_uid, states)
+
+    @staticmethod
+    def _record_commitment(
+        job: _Job, transaction_uid: str, states: Mapping[str, tuple[CommitState, str]]
+    ) -> None:
+        for path, (state, reason) in states.items():
+            old = job.commitment.get(path)
+            if old is not None:
+                if old[0] == CommitState.COMMITTED or (
+                    state is CommitState.PENDING and old[2] == transaction_uid
+                ):
+                    continue
+                job.counts[old[0]] -= 1
+            job.commitment[path] = (state.value, reason, transaction_uid)
+            job.counts[state.value] += 1
+
+    def commitment(self, job_id: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        with self._lock:
+            job = self._job(job_id)
+            return {p: job.commitment[p][:2] for p in paths if p in job.commitment}
 
 
 class MemorySlots:

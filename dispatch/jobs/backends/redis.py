@@ -40,6 +40,15 @@ with ``benchmarks/bench_scale.py``: 15.6 bytes a file for a million). Which chun
 belongs to is known from the chunks this store wrote or read (a bounded cache; a path
 found in none of them is looked for in every chunk of the job).
 
+    P:job:<id>:commitment  hash: path -> "state<TAB>reason<TAB>transaction UID" of the
+                           storage commitment of a stored file (``--commit``); the
+                           meta hash counts them (committed, commit_failed,
+                           commit_pending)
+    P:commit:<transaction UID>  hash: job, chunk, instances (SOP instance UID -> path,
+                           JSON) of a storage commitment request; report (JSON) once
+                           one came
+    P:commit:<transaction UID>:end  list: pushed when the report came (a waiting
+                           runner blocks on it)
     P:destination:<destination>  hash: since, error, next_try, failures, reached_at,
                            reached_by (see :mod:`dispatch.jobs.destinations`)
 
@@ -58,9 +67,16 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from dispatch.commitment import (
+    CommitmentReport,
+    CommitState,
+    report_from_json,
+    report_to_json,
+    states_by_path,
+)
 from dispatch.errors import JobNotFinished, UnknownJob
 from dispatch.jobs.backends.broker_errors import broker_command, map_broker_errors
 from dispatch.jobs.backends.scripts import register
@@ -90,7 +106,8 @@ _PARTS = (
 _PROGRESS_FIELDS = (
     "name", "destination", "state", "total_files", "total_bytes", "chunks", "stored",
     "failed", "not_sent", "bytes_stored", "retries", "halted_path", "halt_reason", "created",
-    "started", "finished", "updated", "open", "interrupted",
+    "started", "finished", "updated", "open", "interrupted", "commit", "committed",
+    "commit_failed", "commit_pending",
 )  # fmt: skip
 """The fields of a job's meta hash that :meth:`RedisJobStore.progress` reads."""
 
@@ -168,6 +185,7 @@ class RedisJobStore:
         self._probe = register(client, "destination_probe")
         self._dest_failed = register(client, "destination_failed")
         self._add_wait = register(client, "add_wait")
+        self._record_commitment = register(client, "record_commitment")
 
     @classmethod
     def from_url(
@@ -247,6 +265,7 @@ class RedisJobStore:
             "started": 0,
             "finished": 0,
             "open": "1" if open else "0",
+            "commit": "0" if spec.commit_timeout_s is None else "1",
         }
         pipe = self._r.pipeline(transaction=True)
         pipe.delete(*keys)
@@ -600,6 +619,10 @@ class RedisJobStore:
             open=meta.get("open") == "1",
             interrupted=meta.get("interrupted", ""),
             bytes_in_flight=sum(int(v) for v in in_flight),
+            commit=meta.get("commit") == "1",
+            committed=num("committed"),
+            commit_failed=num("commit_failed"),
+            commit_pending=num("commit_pending"),
         )
 
     @broker_command
@@ -738,6 +761,75 @@ class RedisJobStore:
             pipe.execute()
         else:
             self._r.hdel(key, chunk_id)
+
+    # -- storage commitment ------------------------------------------------------------
+
+    def _transaction(self, transaction_uid: str) -> str:
+        return f"{self.prefix}:commit:{transaction_uid}"
+
+    @broker_command
+    def chunk_report(self, job_id: str, chunk_id: str) -> list[FileOutcome]:
+        return self._report_batch(job_id, [chunk_id])
+
+    @broker_command
+    def commit_requested(
+        self, job_id: str, chunk_id: str, transaction_uid: str, instances: Mapping[str, str]
+    ) -> None:
+        key = self._transaction(transaction_uid)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, mapping={"job": job_id, "chunk": chunk_id,
+                                "instances": json.dumps(dict(instances))})  # fmt: skip
+        pipe.pexpire(key, self.ttl_ms)
+        pipe.execute()
+
+    @broker_command
+    def commit_reported(self, report: CommitmentReport) -> str | None:
+        key = self._transaction(report.transaction_uid)
+        job_id, instances = self._r.hmget(key, ["job", "instances"])
+        if job_id is None or instances is None:
+            return None
+        states = states_by_path(json.loads(instances), report)
+        self.record_commitment(job_id, report.transaction_uid, states)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, "report", report_to_json(report))
+        pipe.rpush(f"{key}:end", "1")
+        pipe.pexpire(f"{key}:end", self.ttl_ms)
+        pipe.execute()
+        return str(job_id)
+
+    @broker_command
+    def wait_commit_report(self, transaction_uid: str, timeout_s: float) -> CommitmentReport | None:
+        key = self._transaction(transaction_uid)
+        if timeout_s > 0:
+            # Blocks until the report's push (left in place for any other waiter).
+            self._r.brpoplpush(f"{key}:end", f"{key}:end", max(timeout_s, 0.01))
+        raw = self._r.hget(key, "report")
+        return None if raw is None else report_from_json(raw)
+
+    @broker_command
+    def record_commitment(
+        self,
+        job_id: str,
+        transaction_uid: str,
+        states: Mapping[str, tuple[CommitState, str]],
+    ) -> None:
+        args: list[Any] = [self.ttl_ms, transaction_uid]
+        for path, (state, reason) in states.items():
+            args += [path, state.value, reason.replace("\t", " ")]
+        keys = [self._key(job_id, "meta"), self._key(job_id, "commitment")]
+        self._record_commitment(keys=keys, args=args)
+
+    @broker_command
+    def commitment(self, job_id: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        if not paths:
+            return {}
+        values = self._r.hmget(self._key(job_id, "commitment"), list(paths))
+        found: dict[str, tuple[str, str]] = {}
+        for path, value in zip(paths, values, strict=True):
+            if value is not None:
+                state, reason, _tx = str(value).split("\t")
+                found[path] = (state, reason)
+        return found
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:

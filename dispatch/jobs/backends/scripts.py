@@ -37,6 +37,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "destination_probe": (),
     "destination_failed": (),
     "add_wait": (),
+    # storage commitment
+    "record_commitment": (),
 }
 """Every script by name, with the libraries put in front of it, in that order."""
 
