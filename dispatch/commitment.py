@@ -132,6 +132,9 @@ class CommitmentSettings:
     listen: tuple[str, int] | None = None
     """``--commit-port [HOST:]PORT``: where the peer opens associations to us ("" host:
     every interface); None: the report is only taken on the requesting association."""
+    resends: int = 1
+    """``--commit-resends N`` (``dispatch submit``): how many times a file whose
+    commitment failed is sent again and asked for again before the failure is final."""
 
 
 class ReportSource(Protocol):

@@ -98,7 +98,7 @@ def _queue_options() -> list[OptionSpec]:
 SUBMIT_SPEC = SEND_SPEC.extended(
     prog="dispatch submit",
     description="submit DICOM files to be sent by workers (C-STORE SCU)",
-    options=[*_queue_options(), *commit_options()],
+    options=[*_queue_options(), *commit_options(resends=True)],
     sections=[_Q, COMMIT_SECTION],
 )
 

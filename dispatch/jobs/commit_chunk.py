@@ -8,9 +8,10 @@ requesting association (the runner records it), or on an association the destina
 opens to a ``dispatch commit-listener`` (or the listener of ``submit --commit-port``
 without a broker), which records it in the job store, where the runner waits for it.
 
-A file reported ``commit_failed`` is sent again, once (:data:`COMMIT_RESENDS`), over a
-new association, and its commitment asked for again; a failure after that is final,
-and with the halt policy it halts the job as a failed store does.
+A file reported ``commit_failed`` is sent again (once by default: the job's
+``commit_resends``, ``--commit-resends``) over a new association, and its commitment
+asked for again; a failure after that is final, and with the halt policy it halts the
+job as a failed store does.
 
 Who times it out: the runner that asked. It waits up to the job's commitment timeout
 holding the chunk's lease (its heartbeat keeps it), then records the files it has no
@@ -40,12 +41,9 @@ from dispatch.jobs.store import JobStore
 from dispatch.logtext import printable
 from dispatch.outcome import Outcome
 
-__all__ = ["COMMIT_RESENDS", "StoreReportSource", "commit_chunk", "failed_paths", "log_uncommitted"]
+__all__ = ["StoreReportSource", "commit_chunk", "failed_paths", "log_uncommitted"]
 
 log = logging.getLogger("dispatch.commit")
-
-COMMIT_RESENDS = 1
-"""How many times a file whose commitment failed is sent again and asked for again."""
 
 
 class StoreReportSource:

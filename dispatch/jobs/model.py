@@ -295,6 +295,9 @@ class JobSpec:
     """``--commit``: after a chunk is stored, storage commitment is requested and its
     report waited for this long (then the files are ``commit_pending``); None: not
     requested."""
+    commit_resends: int = 1
+    """``--commit-resends``: a file whose commitment failed is sent again and asked for
+    again this many times at most; then the failure is final."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -308,6 +311,7 @@ class JobSpec:
             "queue": self.queue,
             "retry_for_s": self.retry_for_s,
             "commit_timeout_s": self.commit_timeout_s,
+            "commit_resends": self.commit_resends,
         }
 
     @classmethod
@@ -323,6 +327,7 @@ class JobSpec:
             queue=str(data.get("queue", "dispatch")),
             retry_for_s=float(data.get("retry_for_s", 4 * 3600.0)),
             commit_timeout_s=_opt_float(data.get("commit_timeout_s")),
+            commit_resends=int(data.get("commit_resends", 1)),
         )
 
 

@@ -362,12 +362,7 @@ class _Run:
         send again (their commitment failed, resends are left); [] once every state
         asked for is final (each then counted, and a failure halts the job with the
         halt policy)."""
-        from dispatch.jobs.commit_chunk import (
-            COMMIT_RESENDS,
-            commit_chunk,
-            failed_paths,
-            log_uncommitted,
-        )
+        from dispatch.jobs.commit_chunk import commit_chunk, failed_paths, log_uncommitted
 
         # Every round's states: counted once, when they are final.
         self._commit_states.update(
@@ -375,7 +370,7 @@ class _Run:
         )
         states = self._commit_states
         failed = set(failed_paths(states))
-        if failed and self._resends < COMMIT_RESENDS and self.stopped(fresh=True) is None:
+        if failed and self._resends < self.spec.commit_resends and self.stopped(fresh=True) is None:
             self._resends += 1
             self._resent = failed
             log.warning("chunk %s of job %s: sending again %d files whose storage commitment"

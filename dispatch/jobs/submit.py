@@ -240,6 +240,7 @@ def _spec(request: Submission, settings: AssociationSettings) -> JobSpec:
         queue=config.queue,
         retry_for_s=config.retry_for_s,
         commit_timeout_s=None if request.commit is None else request.commit.timeout_s,
+        commit_resends=1 if request.commit is None else request.commit.resends,
     )
 
 

@@ -70,3 +70,33 @@ def test_no_report_is_pending_after_the_timeout_and_exits_1(
     run = _submit(commitment_scp, three, tmp_path / "r.jsonl", "--commit-timeout", "0.3")
     assert run.code == 1
     assert "commitment: 0 committed, 0 failed, 3 pending" in run.stdout
+
+
+@pytest.mark.parametrize(("resends", "code", "summary"), [
+    ((), 0, "commitment: 3 committed, 0 failed, 0 pending"),
+    (("--commit-resends", "0"), 1, "commitment: 2 committed, 1 failed, 0 pending"),
+])  # fmt: skip
+def test_commit_resends_sets_how_often_a_failed_file_is_sent_again(
+    commitment_scp: CommitmentScp,
+    three: Study,
+    tmp_path: Path,
+    resends: tuple[str, ...],
+    code: int,
+    summary: str,
+) -> None:
+    failing = three.sop_instance_uids[1]
+    commitment_scp.fail = {failing: 0x0110}
+    commitment_scp.fail_once = True  # committed when asked again
+    run = _submit(commitment_scp, three, tmp_path / "r.jsonl", "-nh", *resends)
+    assert run.code == code, run.stderr
+    assert summary in run.stdout
+    assert commitment_scp.stored.count(failing) == (2 if code == 0 else 1)
+
+
+def test_commit_resends_needs_commit_and_is_submits_alone() -> None:
+    run = run_cli("submit", "--commit-resends", "2", "localhost", "104", "x.dcm")
+    assert run.code == 1
+    assert "--commit-resends only allowed with --commit" in run.stderr
+    run = run_cli("send", "--commit", "--commit-resends", "2", "localhost", "104", "x.dcm")
+    assert run.code == 1
+    assert "--commit-resends" in run.stderr
