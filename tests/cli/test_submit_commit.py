@@ -87,7 +87,12 @@ def test_commit_resends_sets_how_often_a_failed_file_is_sent_again(
     failing = three.sop_instance_uids[1]
     commitment_scp.fail = {failing: 0x0110}
     commitment_scp.fail_once = True  # committed when asked again
-    run = _submit(commitment_scp, three, tmp_path / "r.jsonl", "-nh", *resends)
+    port = free_port()
+    commitment_scp.mode = "new"
+    commitment_scp.report_to = ("127.0.0.1", port, "MIGRATOR")
+    run = _submit(commitment_scp, three, tmp_path / "r.jsonl", "-nh", "-aet", "MIGRATOR",
+                  "--commit-port", f"127.0.0.1:{port}", "--commit-timeout", "60",
+                  *resends)  # fmt: skip
     assert run.code == code, run.stderr
     assert summary in run.stdout
     assert commitment_scp.stored.count(failing) == (2 if code == 0 else 1)
