@@ -23,6 +23,7 @@ from tests.support.cluster import (  # noqa: F401 - fixtures registered for the 
     worker_factory,
     workers,
 )
+from tests.support.commitment_scp import CommitmentScp
 from tests.support.dicom_files import Study, make_study
 from tests.support.programs import require_program
 from tests.support.scp import StorageScp
@@ -79,3 +80,14 @@ def ct_study(tmp_path: Path) -> Study:
 def study(ct_study: Study) -> Study:
     """Alias of ``ct_study``."""
     return ct_study
+
+
+@pytest.fixture
+def commitment_scp() -> Iterator[CommitmentScp]:
+    """A storage and storage commitment SCP (reporting on the same association unless
+    the test sets its mode); a report it could not send fails the test."""
+    scp = CommitmentScp()
+    yield scp
+    scp.release.set()
+    scp.shutdown()
+    assert scp.errors == []

@@ -20,14 +20,18 @@ import sys
 from collections.abc import Mapping, Sequence
 
 
-def _positive(text: str) -> int:
+def _at_least(minimum: int, text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _at_least(1, text)
 
 
 def _autoscale(text: str) -> str:
@@ -42,13 +46,7 @@ def _autoscale(text: str) -> str:
 
 
 def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0: {text!r}")
-    return value
+    return _at_least(0, text)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,6 @@ from tests.support.cluster import run_cli
 from tests.support.commitment_scp import CommitmentScp
 from tests.support.dicom_files import Study, make_study
 from tests.support.storescp import free_port
-
-
-@pytest.fixture
-def commitment_scp() -> Iterator[CommitmentScp]:
-    """A storage and storage commitment SCP, reporting on the same association."""
-    scp = CommitmentScp()
-    yield scp
-    scp.shutdown()
-    assert scp.errors == []
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ this process, the report taken on the requesting association or by the listener 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from tests.support.cluster import CliRun, run_cli
 from tests.support.commitment_scp import CommitmentScp
 from tests.support.dicom_files import Study, make_study
 from tests.support.storescp import free_port
-
-
-@pytest.fixture
-def commitment_scp() -> Iterator[CommitmentScp]:
-    scp = CommitmentScp()
-    yield scp
-    scp.shutdown()
-    assert scp.errors == []
 
 
 @pytest.fixture

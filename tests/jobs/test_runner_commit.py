@@ -5,10 +5,8 @@ have a commitment state, and each state is counted in
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from prometheus_client import REGISTRY
 
 from dispatch.jobs.runner import ChunkStatus, run_chunk
@@ -18,14 +16,6 @@ from dispatch.metrics import PrometheusObserver
 from tests.jobs.support import chunks_of, make_spec
 from tests.support.commitment_scp import CommitmentScp
 from tests.support.dicom_files import make_study
-
-
-@pytest.fixture
-def commitment_scp() -> Iterator[CommitmentScp]:
-    scp = CommitmentScp()
-    yield scp
-    scp.shutdown()
-    assert scp.errors == []
 
 
 def _committed(destination: str, result: str) -> float | None:

@@ -29,15 +29,6 @@ OUR_AE = "MIGRATOR"
 
 
 @pytest.fixture
-def commitment_scp() -> Iterator[CommitmentScp]:
-    scp = CommitmentScp()
-    yield scp
-    scp.release.set()
-    scp.shutdown()
-    assert scp.errors == []
-
-
-@pytest.fixture
 def four(tmp_path: Path) -> Study:
     return make_study(tmp_path / "s", images=4)
 
