@@ -10,7 +10,7 @@ redis-py only inside :mod:`dispatch.jobs.backends.redis` when a store is built.
     slots        the SlotPool contract (leased association slots per destination),
                  wait_for_slot, the heartbeat
     backends     memory and redis: each backend's job store and slot pool
-    publish      TaskPublisher: tasks sent by name through Celery's producer
+    publish      TaskPublisher: Celery's task messages and events written onto Redis
     backoff      backoff_s: exponential with full jitter
     runner       run_chunk: one task's body
     attempt      attempt_chunk: the retry decision and its guard; give_up

@@ -1,8 +1,8 @@
 """Submitting a job to the workers, and following it, without importing ``workers``.
 
 Tasks are sent by name (:data:`SEND_CHUNK`) with a
-:class:`~dispatch.jobs.publish.TaskPublisher` (Celery's producer, imported on first
-send: ``dispatch send`` and the embedded mode never import celery). A task message
+:class:`~dispatch.jobs.publish.TaskPublisher` (Celery's messages written by the project,
+without importing Celery). A task message
 carries the job and chunk ids only: the files and settings come from the job record,
 and secrets from the worker's own configuration.
 """
@@ -65,11 +65,7 @@ def store_for(config: JobsConfig) -> JobStore:
 
 def publisher_for(config: JobsConfig) -> TaskPublisher:
     """The publisher of tasks to ``config``'s broker, with its transport options."""
-    return TaskPublisher(
-        config.broker_url,
-        key_prefix=config.broker_key_prefix,
-        visibility_timeout_s=config.visibility_timeout_s,
-    )
+    return TaskPublisher.from_url(config.broker_url, config.broker_key_prefix)
 
 
 def send_chunks(publisher: TaskPublisher, spec: JobSpec, chunk_ids: Sequence[str]) -> None:

@@ -33,7 +33,7 @@ from dispatch.settings import AssociationSettings, SendPolicy
 if TYPE_CHECKING:
     from dispatch.commitment import CommitmentSettings
     from dispatch.jobs.backends.memory import MemoryJobStore
-    from dispatch.jobs.scan import Scanner
+    from dispatch.jobs.scan import Found, Scanner
     from dispatch.observe import SendObserver
 
 log = logging.getLogger("dispatch.submit")
@@ -138,16 +138,36 @@ def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
     """Check, scan, record, send and (see :attr:`Submission.wait`) wait; see the module
     docstring. Raises :class:`UsageError` for a submission that cannot be made, and
     whatever the job store raises when it cannot be reached."""
-    from dispatch.jobs.scan import Scanner
-
     watchers = watchers or Watchers()
     _check(request, watchers)
+    inputs = request.inputs.absolute()
+    if request.settings_for_classes is not None:
+        return _submit(request, watchers, inputs, None)
+    from dispatch.jobs.reader import ChildReader
+
+    # The files are read in a child process forked before anything else (see
+    # dispatch.jobs.reader): the scan then overlaps the destination check, the imports
+    # and connections of the job store and broker, and the sending threads of the
+    # embedded mode, instead of sharing the interpreter lock with them.
+    with ChildReader(lambda: _files(inputs), request.policy.read_mode) as reader:
+        return _submit(request, watchers, inputs, reader)
+
+
+def _submit(
+    request: Submission,
+    watchers: Watchers,
+    inputs: Inputs,
+    reader: Iterable[Found | FileOutcome] | None,
+) -> Submitted:
+    """:func:`submit` once checked; ``reader``: the inputs as read ahead (None: read
+    them here, as ``-R`` needs them all before the job is created)."""
+    from dispatch.jobs.scan import Scanner
+
     if request.check_destination:
         from dispatch.peercheck import check_destination
 
         check_destination(request.settings)
     config, policy = request.config, request.policy
-    inputs = request.inputs.absolute()
     # Chunks sized to fill every association the job may have at once.
     parallel = _limit(request) if config.broker_url else min(request.jobs, _limit(request))
     scanner = Scanner(
@@ -158,16 +178,17 @@ def submit(request: Submission, watchers: Watchers | None = None) -> Submitted:
         parallel=parallel,
     )
     log.info("scanning the inputs ...")
-    items: Iterable[Chunk | FileOutcome] = scanner.items(_files(inputs))
     settings = request.settings
-    if request.settings_for_classes is not None:
-        items = list(items)
-        settings = request.settings_for_classes(scanner.sop_classes)
+    items: Iterable[Chunk | FileOutcome]
+    if reader is not None:
+        items = scanner.group(reader)
+    else:
+        items = list(scanner.items(_files(inputs)))
+        if request.settings_for_classes is not None:
+            settings = request.settings_for_classes(scanner.sop_classes)
     spec = _spec(request, settings)
     if config.broker_url:
         return _through_broker(request, spec, scanner, items, watchers)
-    if request.settings_for_classes is None:
-        return _embedded_reading_ahead(request, spec, scanner, inputs, watchers)
     return _embedded(request, spec, scanner, items, watchers)
 
 
@@ -307,21 +328,6 @@ def _broker_address(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return f"{parts.scheme}://{netloc}{parts.path}"
-
-
-def _embedded_reading_ahead(
-    request: Submission, spec: JobSpec, scanner: Scanner, inputs: Inputs, watchers: Watchers
-) -> Submitted:
-    from dispatch.jobs.reader import ChildReader
-
-    # The files are read in a child process, forked before any thread starts (see
-    # dispatch.jobs.reader): the sender threads then have the interpreter lock to
-    # themselves instead of sharing it with the scan.
-    reader = ChildReader(lambda: _files(inputs), request.policy.read_mode)
-    try:
-        return _embedded(request, spec, scanner, scanner.group(reader), watchers)
-    finally:
-        reader.close()
 
 
 def _embedded(

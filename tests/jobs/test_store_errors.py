@@ -58,20 +58,14 @@ def test_slots_raise_broker_unavailable(unreachable: Any) -> None:
     _assert_unavailable(info)
 
 
-def test_publisher_raises_broker_unavailable() -> None:
-    from kombu.exceptions import OperationalError
-
-    publisher = TaskPublisher(f"redis://127.0.0.1:{free_port()}/0")
-    for send in (
-        lambda: publisher.send_task("dispatch.send_chunk", ["job1", "c00001"], "q"),
-        lambda: publisher.send_tasks("dispatch.send_chunk", [["job1", "c00001"]], "q"),
-    ):
-        with pytest.raises(BrokerUnavailable) as info:
-            send()
-        assert str(info.value).startswith("cannot reach the broker: ")
-        assert "\n" not in str(info.value)
-        assert isinstance(info.value.__cause__, OperationalError)
-    publisher.close()
+def test_publisher_raises_broker_unavailable(unreachable: Any) -> None:
+    publisher = TaskPublisher(unreachable)
+    with pytest.raises(BrokerUnavailable) as info:
+        publisher.send_task("dispatch.send_chunk", ["job1", "c00001"], "q")
+    _assert_unavailable(info)
+    with pytest.raises(BrokerUnavailable) as info:
+        publisher.send_tasks("dispatch.send_chunk", [["job1", "c00001"]], "q")
+    _assert_unavailable(info)
 
 
 def test_kombu_errors_are_translated_too() -> None:

@@ -57,7 +57,7 @@ def test_a_chunk_whose_task_is_queued_is_not_handed_out(
     store: RedisJobStore, redis_client: Any, redis_server: RedisServer
 ) -> None:
     job = _job(store)
-    publisher = TaskPublisher(redis_server.url(1))
+    publisher = TaskPublisher.from_url(redis_server.url(1))
     publisher.send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
     publisher.close()
     assert store.reap(now=_later()) == []
@@ -70,7 +70,7 @@ def test_a_chunk_whose_task_a_worker_reserved_is_not_handed_out(
     store: RedisJobStore, redis_client: Any, redis_server: RedisServer
 ) -> None:
     job = _job(store)
-    publisher = TaskPublisher(redis_server.url(1))
+    publisher = TaskPublisher.from_url(redis_server.url(1))
     publisher.send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
     publisher.close()
     # kombu moves a message a worker takes into its 'unacked' hash until acknowledged.
@@ -87,7 +87,7 @@ def test_with_a_broker_key_prefix_the_prefixed_queue_and_unacked_are_read(
         redis_client, prefix="t", unclaimed_grace_s=GRACE_S, broker_key_prefix=prefix
     )
     job = _job(store)
-    publisher = TaskPublisher(redis_server.url(1), key_prefix=prefix)
+    publisher = TaskPublisher.from_url(redis_server.url(1), prefix)
     publisher.send_tasks(SEND_CHUNK, [[job, "c00001"], [job, "c00002"]], QUEUE)
     publisher.close()
     assert redis_client.llen(QUEUE) == 0 and redis_client.llen(prefix + QUEUE) == 2
