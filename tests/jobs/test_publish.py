@@ -94,7 +94,7 @@ def _effects(server: RedisServer, db: int, queue: str, send: Callable[[], object
     while (message := pubsub.get_message(timeout=5)) and message["channel"] != b"end-of-send":
         published.append((message["channel"].decode(), _shape(_decode(message["data"]))))
     pubsub.close()
-    keys = sorted(bytes(k).decode() for k in client.keys(f"*{queue}*"))
+    keys: list[str] = sorted(k.decode() for k in client.keys(f"*{queue}*"))  # type: ignore[union-attr]
     pushed = [k for k in keys if client.type(k) == b"list"]
     assert len(pushed) == 1, keys
     messages = [_shape(_decode(raw)) for raw in client.lrange(pushed[0], 0, -1)]
