@@ -225,7 +225,7 @@ def chunk_to_blob(chunk: Chunk) -> bytes:
     rows = [info_to_dict(i) for i in infos if i is not None]
     for column in _INFO_COLUMNS:
         data[column] = [row.get(column) for row in rows]
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 9)
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
 
 
 def chunk_from_blob(blob: bytes) -> Chunk:
