@@ -6,7 +6,15 @@ import dataclasses
 import json
 
 from dispatch.dicomfile import DicomFileInfo
-from dispatch.jobs.model import Chunk, FileRef, JobSpec, outcome_from_dict, outcome_to_dict
+from dispatch.jobs.model import (
+    Chunk,
+    FileRef,
+    JobSpec,
+    outcome_from_dict,
+    outcome_to_dict,
+    plain_micros,
+    plain_stored,
+)
 from dispatch.outcome import FileOutcome, Outcome
 from dispatch.settings import (
     AssociationSettings,
@@ -76,3 +84,30 @@ def test_tls_settings_and_their_profile_round_trip_without_the_password() -> Non
     assert back.settings.tls is not None
     assert back.settings.tls.profile is TlsProfile.AES
     assert back.settings.tls == dataclasses.replace(tls, key_password=None)
+
+
+def _other(value: object) -> object:
+    """A value of the same kind as ``value`` that differs from it."""
+    if isinstance(value, Outcome):
+        return Outcome.FAILED if value is Outcome.STORED else Outcome.STORED
+    if isinstance(value, str):
+        return value + "9"
+    if value is None:
+        return 0xB000
+    assert isinstance(value, int | float)
+    return value + 1
+
+
+def test_a_stored_outcome_is_kept_as_its_time_alone_only_when_nothing_else_differs() -> None:
+    info = DicomFileInfo("/x/1", "1.2.3.4", "1.2.3.4.5", EXPLICIT_LE, 300, 1700, True, None)
+    ref = FileRef("/x/1", 2000, 123456789012345, 7, info)
+    plain = plain_stored(ref, 1234)
+    assert plain_micros(ref, plain) == 1234
+    assert plain_micros(ref, dataclasses.replace(plain, seconds=0.0012344)) == 1234
+    assert plain_micros(FileRef("/x/1", 2000, 1, 7, None), plain) is None
+    # Every other field of FileOutcome, a field added later included, disqualifies it.
+    for field in dataclasses.fields(FileOutcome):
+        if field.name == "seconds":
+            continue
+        changed = dataclasses.replace(plain, **{field.name: _other(getattr(plain, field.name))})
+        assert plain_micros(ref, changed) is None, field.name
