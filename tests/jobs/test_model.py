@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from dispatch.dicomfile import DicomFileInfo
 from dispatch.jobs.model import (
@@ -86,7 +87,7 @@ def test_tls_settings_and_their_profile_round_trip_without_the_password() -> Non
     assert back.settings.tls == dataclasses.replace(tls, key_password=None)
 
 
-def _other(value: object) -> object:
+def _other(value: Any) -> Any:
     """A value of the same kind as ``value`` that differs from it."""
     if isinstance(value, Outcome):
         return Outcome.FAILED if value is Outcome.STORED else Outcome.STORED
