@@ -16,7 +16,7 @@ import itertools
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from dispatch.jobs.attempt import Backoff, Reach, attempt_chunk
@@ -96,11 +96,13 @@ class EmbeddedRun:
             thread.start()
         return self
 
-    def add(self, chunk: Chunk) -> None:
-        """Run ``chunk`` (recorded in the store already) as soon as a thread is free."""
+    def add(self, chunks: Sequence[Chunk]) -> None:
+        """Run ``chunks`` (recorded in the store already), in order, as soon as threads
+        are free."""
         with self._cond:
-            heapq.heappush(self._pending, (0.0, next(self._order), chunk))
-            self._cond.notify()
+            for chunk in chunks:
+                heapq.heappush(self._pending, (0.0, next(self._order), chunk))
+            self._cond.notify(len(chunks))
 
     def close(self) -> None:
         """No more chunks will be added: the threads end once the last one ran."""

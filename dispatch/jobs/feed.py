@@ -1,7 +1,10 @@
 """Feeding a job while its inputs are scanned: the job is recorded open when the scan
 yields its first item, each chunk is added to it and handed to the senders (Celery
 tasks, or the embedded threads) at once, and the job is closed with the scan's
-problems when the scan ends.
+problems when the scan ends. The chunks cut once the scan has read everything (the
+rest of every study, often all the chunks of a small job) are added and handed out
+together: one record and one round trip for all, so that the last of them does not
+start later than the first (over a link, 8 chunks one by one took about 60 ms).
 
 With the halt policy the first unusable file halts the job: the scan stops there, the
 file is recorded NOT_SENT and names the halt, and the files scanned but not yet in a
@@ -50,23 +53,28 @@ def feed_job(
     spec: JobSpec,
     items: Iterable[Chunk | FileOutcome],
     *,
-    on_chunk: Callable[[Chunk], None],
+    on_chunks: Callable[[Sequence[Chunk]], None],
     on_created: Callable[[], None] = lambda: None,
     on_problem: Callable[[FileOutcome], None] = lambda _p: None,
     pending: Callable[[], Sequence[FileRef]] = list,
+    ended: Callable[[], bool] = lambda: False,
     lease_s: float | None = None,
 ) -> Fed:
-    """Record the job open at the first item, add and hand out (``on_chunk``) each
+    """Record the job open at the first item, add and hand out (``on_chunks``) each
     chunk, close the job at the end; see the module docstring. ``pending`` gives the
     files scanned but not yet in a chunk (recorded NOT_SENT when the job stops early).
-    With ``lease_s`` the job is held under the submitter's lease meanwhile (see
-    :meth:`JobStore.hold_submission`).
+    ``ended`` tells whether the scan has read all its inputs: the chunks it yields from
+    then on (the rest of every study, at once) are added and handed out together, in
+    one call each, once the last is yielded. With ``lease_s`` the job is held under the
+    submitter's lease meanwhile (see :meth:`JobStore.hold_submission`).
     """
     fed = Fed()
     job_id = spec.job_id
     left: list[FileRef] = []
     stopped = ""
     beat: Heartbeat | None = None
+    tail: list[Chunk] = []
+    """Chunks of the scan's end, handed out together after the last."""
     try:
         for item in items:
             if not fed.created:
@@ -93,18 +101,21 @@ def feed_job(
                     store.halt(job_id, item.path, item.reason)
                     fed.halted_by = item
                     stopped = "halted"
-                    left = list(pending())
+                    left = [*_files(tail), *pending()]
+                    tail = []
                     break
                 continue
-            state = store.stopped(job_id) if fed.chunks else None
-            if state is not None:
-                stopped = state.value
+            if ended():
+                tail.append(item)
+                continue
+            stopped = _hand_out(store, job_id, fed, [item], on_chunks)
+            if stopped:
                 left = [*item.files, *pending()]
                 break
-            store.add_chunks(job_id, [item])
-            fed.chunks += 1
-            fed.files += len(item.files)
-            on_chunk(item)
+        if tail:
+            stopped = _hand_out(store, job_id, fed, tail, on_chunks)
+            if stopped:
+                left = [*_files(tail), *pending()]
     except BaseException:
         if beat is not None:
             beat.stop()
@@ -122,6 +133,29 @@ def feed_job(
     if fed.created:
         _close(store, job_id, fed, left, stopped)
     return fed
+
+
+def _hand_out(
+    store: JobStore,
+    job_id: str,
+    fed: Fed,
+    chunks: list[Chunk],
+    on_chunks: Callable[[Sequence[Chunk]], None],
+) -> str:
+    """Add ``chunks`` to the job and hand them out, unless a sender halted or cancelled
+    the job meanwhile; return that state ("" when they went out)."""
+    state = store.stopped(job_id) if fed.chunks else None
+    if state is not None:
+        return state.value
+    store.add_chunks(job_id, chunks)
+    fed.chunks += len(chunks)
+    fed.files += sum(len(c.files) for c in chunks)
+    on_chunks(chunks)
+    return ""
+
+
+def _files(chunks: Sequence[Chunk]) -> list[FileRef]:
+    return [ref for c in chunks for ref in c.files]
 
 
 def _close(store: JobStore, job_id: str, fed: Fed, left: Sequence[FileRef], stopped: str) -> None:

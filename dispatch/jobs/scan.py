@@ -202,11 +202,17 @@ class Scanner:
         """The most files a chunk cut now may hold (see the class docstring)."""
         self._classes: dict[str, None] = {}
         self._count = 0
+        self._ended = False
 
     @property
     def sop_classes(self) -> list[str]:
         """Every SOP class seen so far, first-seen order."""
         return list(self._classes)
+
+    def ended(self) -> bool:
+        """Whether the inputs have all been read: the chunks yielded from now on are
+        the rest of every study, yielded one after the other without reading more."""
+        return self._ended
 
     def pending(self) -> list[FileRef]:
         """The files scanned but not yet yielded in a chunk (when the caller stops
@@ -306,6 +312,7 @@ class Scanner:
                 else:
                     yield from self._pack_out()
         # The end: what is left shares the associations.
+        self._ended = True
         if parallel > 1:
             self._set_share(self._held)
         while pending:

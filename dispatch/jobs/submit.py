@@ -287,10 +287,11 @@ def _through_broker(
         store,
         spec,
         items,
-        on_chunk=lambda c: send_chunks(publisher, spec, [c.chunk_id]),
+        on_chunks=lambda chunks: send_chunks(publisher, spec, [c.chunk_id for c in chunks]),
         on_created=lambda: watchers.on_created(spec),
         on_problem=watchers.on_problem,
         pending=scanner.pending,
+        ended=scanner.ended,
         lease_s=request.config.lease_s,
     )
     if not fed.created:
@@ -395,8 +396,8 @@ def _embedded_run(
         lease_s=config.lease_s,
     ).start()
     with quick_switching():
-        fed = feed_job(store, spec, items, on_chunk=run.add, on_problem=on_problem,
-                       pending=scanner.pending)  # fmt: skip
+        fed = feed_job(store, spec, items, on_chunks=run.add, on_problem=on_problem,
+                       pending=scanner.pending, ended=scanner.ended)  # fmt: skip
         final = run.join()
     if not fed.created:
         return Submitted(spec, store, fed, None)

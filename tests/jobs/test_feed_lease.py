@@ -24,7 +24,7 @@ def _chunks(count: int) -> Iterator[Chunk]:
 def test_a_scan_that_ends_closes_the_job_and_needs_no_lease_any_more() -> None:
     store = MemoryJobStore()
     spec = make_spec("127.0.0.1", 104, job_id="f1")
-    fed = feed_job(store, spec, _chunks(2), on_chunk=lambda _c: None, lease_s=LEASE_S)
+    fed = feed_job(store, spec, _chunks(2), on_chunks=lambda _c: None, lease_s=LEASE_S)
     assert fed.chunks == 2
     assert store.close_interrupted(now=time.time() + 2 * LEASE_S) == []
     assert store.progress("f1").interrupted == ""
@@ -39,7 +39,7 @@ def test_a_submission_broken_off_leaves_its_job_to_be_closed_as_interrupted() ->
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        feed_job(store, spec, broken_off(), on_chunk=lambda _c: None, lease_s=LEASE_S)
+        feed_job(store, spec, broken_off(), on_chunks=lambda _c: None, lease_s=LEASE_S)
     assert store.progress("f2").open  # not closed as if the scan had ended
     assert store.close_interrupted() == ["f2"]  # the lease was given up: due at once
     store.finish_chunk("f2", "c00000")

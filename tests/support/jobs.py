@@ -45,8 +45,7 @@ def run_embedded(
         backoff=Backoff(retry_base_s, retry_cap_s),
         lease_s=lease_s,
     )
-    for c in chunks:
-        run.add(c)
+    run.add(chunks)
     run.start()
     return run.join()
 
