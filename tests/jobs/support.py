@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -20,6 +17,7 @@ from dispatch.jobs.store import JobStore
 from dispatch.outcome import Outcome
 from dispatch.proposals import build_contexts
 from dispatch.settings import AssociationSettings, SendPolicy, Timeouts
+from tests.support.processes import end_group
 from tests.support.programs import require_program
 from tests.support.storescp import free_port
 
@@ -64,13 +62,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        end_group(self.process, 5)
 
 
 def make_spec(

@@ -10,10 +10,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ import pytest
 
 from dispatch.jobs.redis_store import RedisJobStore
 from tests.support.cluster import REPO, WORKER_ENV, Worker
+from tests.support.processes import end_group
 from tests.support.programs import require_program
 from tests.support.storescp import free_port
 
@@ -109,13 +108,7 @@ class Prometheus:
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        end_group(self.process, 10)
 
 
 PrometheusFactory = Callable[[Sequence[str]], Prometheus]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from tests.support.processes import end_group
 
 #: How long storescp gets to start listening, and to stop.
 START_TIMEOUT_S = 10.0
@@ -114,12 +115,4 @@ class Storescp:
         process = self.process
         if process is None:
             return
-        # The group outlives a parent that exited on its own while forked children run.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        end_group(process, STOP_TIMEOUT_S)

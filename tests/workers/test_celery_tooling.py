@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from dispatch.jobs.model import JobState
 from dispatch.jobs.redis_store import RedisJobStore
 from tests.support.cluster import REPO, WORKER_ENV, Worker, run_cli
 from tests.support.dicom_files import make_study
+from tests.support.processes import end_group
 from tests.support.scp import StorageScp
 from tests.support.storescp import free_port
 
@@ -116,13 +116,7 @@ class Flower:
         raise AssertionError(f"{what}: last answer {answer}\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        end_group(self.process, 10)
 
 
 def test_flower_sees_a_dispatch_worker_and_a_task_from_sent_to_done(
