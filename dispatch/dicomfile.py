@@ -491,6 +491,21 @@ def read_info_and_data(
     They are for the file about to be sent: a :class:`DicomFileInfo` kept for later
     never carries them.
     """
+    info, data, _stat = _read_opened(path, mode)
+    return info, data
+
+
+def read_info_and_stat(
+    path: str, mode: ReadMode = ReadMode.FILE
+) -> tuple[DicomFileInfo, os.stat_result]:
+    """:func:`read_info`, and the status of the file it read (size, modification time),
+    taken from the open file: no second look-up of the path."""
+    info, _data, stat = _read_opened(path, mode)
+    return info, stat
+
+
+def _read_opened(path: str, mode: ReadMode) -> tuple[DicomFileInfo, bytes | None, os.stat_result]:
+    """What :func:`read_info_and_data` and :func:`read_info_and_stat` return."""
     try:
         # O_NONBLOCK: a FIFO (or a device) opens at once, to be refused below, where a
         # plain open would wait for a writer.
@@ -499,9 +514,9 @@ def read_info_and_data(
         raise BadFile(path, f"cannot open: {exc.strerror}") from None
     try:
         try:
-            mode_bits = os.fstat(fd).st_mode
-            if not S_ISREG(mode_bits):
-                raise BadFile(path, _not_regular(mode_bits))
+            stat = os.fstat(fd)
+            if not S_ISREG(stat.st_mode):
+                raise BadFile(path, _not_regular(stat.st_mode))
             head = os.read(fd, _HEAD_SIZE)
             size = len(head) if len(head) < _HEAD_SIZE else os.fstat(fd).st_size
         except OSError as exc:
@@ -509,7 +524,7 @@ def read_info_and_data(
         info = _inspect(path, fd, size, head, mode)
     finally:
         os.close(fd)
-    return info, head if size == len(head) else None
+    return info, head if size == len(head) else None, stat
 
 
 WHOLE_READ_MAX = _HEAD_SIZE

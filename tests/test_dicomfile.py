@@ -377,3 +377,16 @@ def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
 def test_a_character_device_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadFile, match="not a regular file: a character device"):
         read_info("/dev/null")
+
+
+def test_stat_is_that_of_the_file_read(tmp_path: Path) -> None:
+    path = make_file(tmp_path / "a.dcm", size=3000)
+    os.utime(path, ns=(1_000_000_000, 1_234_567_890_123))
+    info, stat = dicomfile.read_info_and_stat(str(path))
+    assert info == read_info(str(path))
+    assert (stat.st_size, stat.st_mtime_ns) == (path.stat().st_size, 1_234_567_890_123)
+
+
+def test_stat_of_a_file_that_cannot_be_read_is_not_given(tmp_path: Path) -> None:
+    with pytest.raises(BadFile, match="cannot open"):
+        dicomfile.read_info_and_stat(str(tmp_path / "gone.dcm"))

@@ -5,7 +5,7 @@ needed, group the files by study, and cut the groups into chunks.
 :class:`Scanner` does it incrementally, yielding each chunk as soon as it is full, so
 that sending can start while the scan goes on.
 
-Files are read with :func:`~dispatch.dicomfile.read_info`, which walks the data set
+Files are read with :func:`~dispatch.dicomfile.read_info_and_stat`, which walks the data set
 without decoding it (many files per second). A file that cannot be used is never
 dropped silently: it lands in :attr:`ScanResult.problems` with its reason, as the
 NOT_SENT outcome the job will report.
@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from dispatch.dicomfile import read_info
+from dispatch.dicomfile import read_info_and_stat
 from dispatch.errors import BadFile
 from dispatch.jobs.model import Chunk, FileRef
 from dispatch.outcome import FileOutcome, Outcome
@@ -109,8 +109,13 @@ def read_files(
 def _read(path: str, read_mode: ReadMode, storage_only: bool = False) -> Found | FileOutcome:
     """(study key, reference, SOP class) of a usable file, else its NOT_SENT outcome."""
     try:
-        stat = os.stat(path)
-        info = read_info(path, read_mode)
+        try:
+            info, stat = read_info_and_stat(path, read_mode)
+        except BadFile:
+            # A path that cannot even be looked up is "cannot access file" (storescu's
+            # words), whatever opening it said.
+            os.stat(path)
+            raise
     except FileNotFoundError:
         return FileOutcome(path, Outcome.NOT_SENT, reason="cannot access file")
     except OSError as exc:
